@@ -40,8 +40,16 @@ TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TESTS_C_SRC)) $(patsubst %.cpp,$(BUILD)
 HELPER_BINS := $(patsubst %.c,$(BUILD)/%,$(HELPERS_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
 
+# CUDA targets when nvcc exists (mk/cuda.mk); GPU tests join `make test` and
+# skip with a reason on machines without a GPU.  NO_CUDA=1 leaves them out.
+ifneq ($(NVCC),)
+ifeq ($(NO_CUDA),)
+include mk/cuda.mk
+endif
+endif
+
 .SECONDARY:
-.PHONY: all deps test run bench test-asan cuda clean help
+.PHONY: all deps test run bench test-asan cuda test-gpu bench-gpu clean help
 .DEFAULT_GOAL := all
 
 all: $(LOOM) $(TEST_BINS) $(HELPER_BINS) $(BENCH_BINS)
@@ -91,8 +99,8 @@ $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(KERNELS_LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # ---- run -----------------------------------------------------------------
-test: deps all
-	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(TESTS_PY)
+test: deps all $(GPU_TEST_BINS)
+	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(GPU_TEST_BINS) $(TESTS_PY)
 
 run: deps $(LOOM)
 	$(LOOM) accum
@@ -104,16 +112,22 @@ test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 		OPT="-O1 -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LOOM_SANITIZED=1 test
+		NO_CUDA=1 test
 
 cuda:
 ifeq ($(NVCC),)
 	@echo "make cuda: nvcc not found (install the CUDA toolkit); CUDA targets not built"
-else ifeq ($(CUDA_SRC),)
-	@echo "make cuda: no CUDA sources yet"
 else
-	@$(MAKE) --no-print-directory -f mk/cuda.mk BUILD=$(BUILD) NVCC=$(NVCC)
+	@$(MAKE) --no-print-directory $(CUDA_LIB) $(GPU_TEST_BINS)
+	@echo "make cuda: built $(CUDA_LIB) and $(words $(GPU_TEST_BINS)) GPU test(s) for sm_90a"
 endif
+
+# On a machine with a GPU: the GPU suites (they skip, with the reason, without one).
+test-gpu: deps cuda all
+	@scripts/run-tests.sh $(BUILD) $(GPU_TEST_BINS)
+
+bench-gpu: cuda
+	@echo "make bench-gpu: no GPU benchmarks yet"
 
 clean:
 	rm -rf build

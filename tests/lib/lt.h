@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct lt {
 	const char *name;
 	int failures;	  /* LT_CHECK failures in this case */
@@ -71,4 +75,7 @@ uint32_t lt_rng_u32(struct lt_rng *r);
 double lt_rng_uniform(struct lt_rng *r);		/* [0, 1) */
 double lt_rng_normal(struct lt_rng *r);		/* N(0, 1) */
 
+#ifdef __cplusplus
+}
+#endif
 #endif

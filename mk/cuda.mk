@@ -1,0 +1,29 @@
+# mk/cuda.mk - CUDA targets (included by the top-level Makefile when nvcc exists).
+#
+# Kernels in kernels/cuda/*.cu -> $(BUILD)/lib/libloom_cuda.a; GPU tests in
+# tests/gpu/test_*.cu -> $(BUILD)/tests/gpu/.  Built for Hopper only
+# (sm_90a).  The build fails on register spills and on ptxas warnings.
+
+CUDA_ARCH := -gencode=arch=compute_90a,code=sm_90a
+NVCCFLAGS := $(CUDA_ARCH) -O3 -std=c++17 -Iinclude -Itests/lib \
+	-Xcompiler -Wall,-Wextra -Xptxas -v,-warn-spills,-warn-lmem-usage --Werror all-warnings \
+	-ccbin $(CXX)
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -lcudart
+
+CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CUDA_SRC))
+CUDA_LIB := $(BUILD)/lib/libloom_cuda.a
+GPU_TESTS_SRC := $(wildcard tests/gpu/test_*.cu)
+GPU_TEST_BINS := $(patsubst %.cu,$(BUILD)/%,$(GPU_TESTS_SRC))
+
+# ptxas -v output goes to a log beside the object, for inspection.
+$(BUILD)/cuda/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@ 2> $@.ptxas.log || { cat $@.ptxas.log; exit 1; }
+
+$(CUDA_LIB): $(CUDA_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/gpu/%: $(BUILD)/cuda/tests/gpu/%.o $(CUDA_LIB) $(call obj,$(TESTLIB_SRC)) $(KERNELS_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) $(LDLIBS) -o $@
