@@ -18,10 +18,15 @@
  * and no division by zero).  NaN in a tile: the amax is NaN, the scale is NaN
  * and every element of the tile dequantizes to NaN (documented, not an error).
  * +-inf in a tile: amax is inf, so the scale is inf; finite elements become
- * 0 and the inf elements NaN (inf/inf).  Callers that need finite results must
- * feed finite data; quant_* never crash on such input.
+ * 0 and the inf elements NaN (inf/inf), so the whole tile dequantizes to NaN
+ * (0 * inf).  Callers that need finite results must feed finite data;
+ * quant_* never crash on such input.
+ * Tiny tiles: when amax / 448 is below FLT_MIN (amax < ~2^-117) the FP32
+ * quotient would lose bits or underflow to 0, so both modes use the POW2
+ * scale.  quant_scale_for_amax(amax < 0) is NaN.
  *
- * Errors: -EINVAL (NULL pointer, m/n/k <= 0) with a reason in loom_err_msg().
+ * Errors: -EINVAL (NULL pointer, m/n/k <= 0, unknown scale mode) with a
+ * reason in loom_err_msg().
  * Thread-safe; no allocation.
  */
 #ifndef LOOM_QUANT_H

@@ -25,6 +25,18 @@ void lt_fail(struct lt *t, const char *file, int line, const char *fmt, ...)
 	printf("\n");
 }
 
+void lt_check_fail(struct lt *t, const char *file, int line, const char *cond, const char *fmt,
+		   ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lt_fail(t, file, line, "check '%s' failed%s", cond, msg);
+}
+
 void lt_skip(struct lt *t, const char *fmt, ...)
 {
 	va_list ap;

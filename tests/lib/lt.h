@@ -45,13 +45,16 @@ int lt_main(int argc, char **argv, const struct lt_case *cases, size_t n);
 /* Record a failure with a message (printed for the first 10 per case). */
 void lt_fail(struct lt *t, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* LT_CHECK's failure path: "check 'cond' failed: message". */
+void lt_check_fail(struct lt *t, const char *file, int line, const char *cond, const char *fmt,
+		   ...) __attribute__((format(printf, 5, 6)));
 /* Mark the case skipped; the reason is printed.  Call, then return. */
 void lt_skip(struct lt *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define LT_CHECK(t, cond, ...)                                               \
 	do {                                                                 \
 		if (!(cond))                                                 \
-			lt_fail((t), __FILE__, __LINE__, "check '" #cond "' failed: " __VA_ARGS__); \
+			lt_check_fail((t), __FILE__, __LINE__, #cond, ":" __VA_ARGS__); \
 	} while (0)
 
 /*
