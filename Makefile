@@ -102,8 +102,12 @@ $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(KERNELS_LIB)
 test: deps all $(GPU_TEST_BINS)
 	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(GPU_TEST_BINS) $(TESTS_PY)
 
+# The default experiment (until the live workload lands): [T]'s accumulation
+# finding, K = 4096 on two N(0, 1) matrices, without and with promotion.
 run: deps $(LOOM)
-	$(LOOM) accum
+	$(LOOM) accum --dist normal --nc never
+	@echo
+	$(LOOM) accum --dist normal --nc 128
 
 bench: deps all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

@@ -9,8 +9,10 @@
  *    smallest subnormal, so the FPU's own round-to-nearest-even does the
  *    rounding (needs the default rounding mode and no flush-to-zero, which
  *    holds for any build without -ffast-math);
- *  - overflow, inf and NaN are selected afterwards.
- * Every step is a select, not a branch, so the _n loops vectorize.
+ *  - both run on every input (clamped to their range) and are added, and
+ *    overflow, inf and NaN are then folded in with min and bit operations.
+ * Nothing branches, so the _n loops vectorize (checked with -fopt-info-vec
+ * for -march=x86-64, x86-64-v3 and native, GCC 12 and clang 14).
  */
 #include "loom/fp8.h"
 
@@ -31,8 +33,25 @@ static inline float f32_from_bits(uint32_t u)
 }
 
 /*
- * Generic small-float encoder for a format with `mbits` mantissa bits and
- * exponent bias `bias`.  `a` is |x| as bits (sign stripped).
+ * cond ? x : y, as bit masks, for the decoders: GCC turns a `?:` next to
+ * a float operation into a branch, and (the operation may trap under the
+ * default -ftrapping-math) then vectorizes the loop only with AVX-512
+ * masking; with masks every step runs unconditionally.
+ */
+static inline uint32_t sel(bool cond, uint32_t x, uint32_t y)
+{
+	uint32_t m = 0u - (uint32_t)cond;
+
+	return (x & m) | (y & ~m);
+}
+
+/*
+ * |x| (bits a, sign stripped) to a small float with `mbits` mantissa bits
+ * and exponent bias `bias`, without a select: the normal path runs on
+ * max(a, min normal) and the subnormal path on min(a, min normal); at the
+ * min normal both give its code 1 << mbits, so their sum less that code is
+ * whichever path applies.  Results past the largest finite code come out
+ * larger than it (the callers clamp them); NaN and inf come out huge.
  *  min_normal_bits: bits of the smallest normal of the target, as a float
  *  magic_bits:      float whose ulp is the target's smallest subnormal
  */
@@ -40,41 +59,55 @@ static inline uint32_t enc_mag(uint32_t a, unsigned mbits, unsigned bias,
 			       uint32_t min_normal_bits, uint32_t magic_bits)
 {
 	const unsigned shift = 23 - mbits;
-	uint32_t odd = (a >> shift) & 1u;
-	uint32_t normal = (a + ((1u << (shift - 1)) - 1u) + odd -
+	uint32_t hi = a > min_normal_bits ? a : min_normal_bits;
+	uint32_t lo = a < min_normal_bits ? a : min_normal_bits;
+	uint32_t odd = (hi >> shift) & 1u;
+	uint32_t normal = (hi + ((1u << (shift - 1)) - 1u) + odd -
 			   ((127u - bias) << 23)) >> shift;
-	float sub_f = f32_from_bits(a) + f32_from_bits(magic_bits);
+	float sub_f = f32_from_bits(lo) + f32_from_bits(magic_bits);
 	uint32_t sub = f32_bits(sub_f) - magic_bits;
 
-	return a < min_normal_bits ? sub : normal;
+	return normal + sub - (1u << mbits);
+}
+
+/*
+ * Clamp the rounded magnitude r to `limit` (the largest finite code when
+ * saturating, else the overflow code), add the sign, and make a NaN input
+ * (nan: all ones) the canonical 0x7f whatever its sign.  Arithmetic only:
+ * a `?:` here becomes a branch in GCC that keeps the *_n loops from
+ * vectorizing (the float add in enc_mag may trap, so GCC will not run it
+ * on both arms) unless AVX-512 masking is available.
+ */
+static inline uint8_t enc_finish(uint32_t r, uint32_t limit, uint32_t sign, uint32_t nan)
+{
+	r = r < limit ? r : limit;
+	return (uint8_t)((r | sign | nan) ^ (nan & 0x80u));
 }
 
 uint8_t fp8_e4m3_from_f32(float x, bool saturate)
 {
 	uint32_t u = f32_bits(x);
-	uint32_t sign = (u >> 24) & 0x80u;
 	uint32_t a = u & 0x7fffffffu;
-	/* 2^-6 is the smallest normal; magic 2^14 has ulp 2^-9. */
+	/* 2^-6 is the smallest normal; magic 2^14 has ulp 2^-9.  Above 464
+	 * (max + ulp/2; a tie at it goes to the even 448) the rounded code
+	 * exceeds 0x7e: clamp to it, or to 0x7f (NaN: E4M3 has no inf). */
 	uint32_t r = enc_mag(a, 3, 7, 0x3c800000u, 141u << 23);
 
-	r = a > 0x43e80000u ? (saturate ? 0x7eu : 0x7fu) : r; /* > 464 */
-	r |= sign;
-	r = a > 0x7f800000u ? 0x7fu : r;			/* NaN */
-	return (uint8_t)r;
+	return enc_finish(r, saturate ? 0x7eu : 0x7fu, (u >> 24) & 0x80u,
+			  0u - (uint32_t)(a > 0x7f800000u));
 }
 
 uint8_t fp8_e5m2_from_f32(float x, bool saturate)
 {
 	uint32_t u = f32_bits(x);
-	uint32_t sign = (u >> 24) & 0x80u;
 	uint32_t a = u & 0x7fffffffu;
-	/* 2^-14 is the smallest normal; magic 2^7 has ulp 2^-16. */
+	/* 2^-14 is the smallest normal; magic 2^7 has ulp 2^-16.  From 61440
+	 * (max + ulp/2; the tie goes up, 57344 being odd) the rounded code
+	 * exceeds 0x7b: clamp to it, or to 0x7c (inf). */
 	uint32_t r = enc_mag(a, 2, 15, 0x38800000u, 134u << 23);
 
-	r = a >= 0x47700000u ? (saturate ? 0x7bu : 0x7cu) : r; /* >= 61440 */
-	r |= sign;
-	r = a > 0x7f800000u ? 0x7fu : r;			  /* NaN */
-	return (uint8_t)r;
+	return enc_finish(r, saturate ? 0x7bu : 0x7cu, (u >> 24) & 0x80u,
+			  0u - (uint32_t)(a > 0x7f800000u));
 }
 
 /* Decode: place exponent and mantissa into a float and rescale by the bias
@@ -88,7 +121,7 @@ float fp8_e4m3_to_f32(uint8_t v)
 	float f = f32_from_bits(mag << 20) * f32_from_bits((127u + 120u) << 23);
 	uint32_t r = f32_bits(f) | sign;
 
-	r = mag == 0x7fu ? 0x7fffffffu : r;
+	r = sel(mag == 0x7fu, 0x7fffffffu, r); /* NaN */
 	return f32_from_bits(r);
 }
 
@@ -99,8 +132,8 @@ float fp8_e5m2_to_f32(uint8_t v)
 	float f = f32_from_bits(mag << 21) * f32_from_bits((127u + 112u) << 23);
 	uint32_t r = f32_bits(f) | sign;
 
-	r = mag == 0x7cu ? (0x7f800000u | sign) : r; /* inf */
-	r = mag > 0x7cu ? 0x7fffffffu : r;	     /* NaN */
+	r = sel(mag == 0x7cu, 0x7f800000u | sign, r); /* inf */
+	r = sel(mag > 0x7cu, 0x7fffffffu, r);	      /* NaN */
 	return f32_from_bits(r);
 }
 
@@ -118,32 +151,26 @@ float bf16_to_f32(uint16_t v)
 	return f32_from_bits((uint32_t)v << 16);
 }
 
+/* Round |x| up to a power of two: the biased exponent, plus one when any
+ * mantissa bit is set.  Written as selects so the _n loop vectorizes. */
 uint8_t ue8m0_from_f32(float x)
 {
-	uint32_t u = f32_bits(x);
-	uint32_t e, m;
+	uint32_t a = f32_bits(x) & 0x7fffffffu;
+	uint32_t r = (a >> 23) + ((a & 0x7fffffu) != 0);
 
-	if (x != x || (u >> 31 && (u & 0x7fffffffu)))
-		return UE8M0_NAN;
-	if (x <= 0x1p-127f)
-		return 0;
-	if (x > 0x1p127f)
-		return 254;
-	if (u < 0x00800000u) { /* subnormal above 2^-127: 2^-126 covers it */
-		return 1;
-	}
-	e = u >> 23;
-	m = u & 0x7fffffu;
-	return (uint8_t)(e + (m != 0));
+	r = a <= 0x00400000u ? 0u : r;	       /* |x| <= 2^-127 (float subnormal) */
+	r = r > 254u ? 254u : r;	       /* > 2^127 and inf: clamp */
+	r = a > 0x7f800000u ? UE8M0_NAN : r;   /* NaN */
+	return (uint8_t)r;
 }
 
 float ue8m0_to_f32(uint8_t e)
 {
-	if (e == UE8M0_NAN)
-		return f32_from_bits(0x7fc00000u);
-	if (e == 0)
-		return 0x1p-127f;
-	return f32_from_bits((uint32_t)e << 23);
+	uint32_t r = (uint32_t)e << 23;
+
+	r = e == 0 ? 0x00400000u : r;		/* 2^-127, a float subnormal */
+	r = e == UE8M0_NAN ? 0x7fff0000u : r;	/* NVIDIA's canonical NaN via BF16 */
+	return f32_from_bits(r);
 }
 
 void fp8_e4m3_from_f32_n(uint8_t *restrict dst, const float *restrict src,
@@ -182,4 +209,16 @@ void bf16_to_f32_n(float *restrict dst, const uint16_t *restrict src, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		dst[i] = bf16_to_f32(src[i]);
+}
+
+void ue8m0_from_f32_n(uint8_t *restrict dst, const float *restrict src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = ue8m0_from_f32(src[i]);
+}
+
+void ue8m0_to_f32_n(float *restrict dst, const uint8_t *restrict src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = ue8m0_to_f32(src[i]);
 }

@@ -431,7 +431,8 @@ static void print_table(const struct accum_opts *o, const struct accum_stats *ho
 	       o->m, o->n, o->m, o->k, o->n, o->k, o->trials, o->seed);
 	printf("operands: %s entries, E4M3 with %s scales (A 1x128 tiles, B 128x128 blocks)\n",
 	       o->dist == ACCUM_NORMAL ? "N(0, 1)" : "uniform [0, 1)", scales_name(o->scales));
-	printf("metric: %s per output, D_ref in FP64; over %ld outputs\n\n", accum_metric,
+	printf("rel err = %s, err/rms = |D - D_ref| / rms(D_ref) over a trial;\n"
+	       "per output, D_ref in FP64; max and mean over %ld outputs\n\n", accum_metric,
 	       hop->count);
 	printf("%-40s %12s %12s %12s %12s\n", "accumulator model", "max rel err", "mean rel err",
 	       "max err/rms", "mean err/rms");
@@ -439,8 +440,7 @@ static void print_table(const struct accum_opts *o, const struct accum_stats *ho
 	       nc, hop->max, hop->sum / hop->count, hop->max_rms, hop->sum_rms / hop->count);
 	printf("%-40s %12.4e %12.4e %12.4e %12.4e\n", "(a) FP32, scales per 128-wide K block",
 	       f32->max, f32->sum / f32->count, f32->max_rms, f32->sum_rms / f32->count);
-	printf("\nrel err = %s; err/rms = |D - D_ref| / rms(D_ref) over a trial's outputs\n",
-	       accum_metric);
+
 	if (f32->max > 0)
 		printf("\n(b) / (a), max: %.3g\n", hop->max / f32->max);
 }

@@ -51,21 +51,27 @@ float fp8_e5m2_to_f32(uint8_t v);
 uint16_t bf16_from_f32(float x);
 float bf16_to_f32(uint16_t v);
 
-/* Smallest power of two >= x, as UE8M0 (round the scale *up* so that no
- * element overflows after division by it).  x <= 2^-127 (including 0 and
- * negative zero) gives 0 (2^-127); x > 2^127 or +inf gives 254 (2^127, the
- * largest); NaN or x < 0 gives UE8M0_NAN. */
+/* Smallest power of two >= |x|, as UE8M0 (round the scale *up* so that no
+ * element overflows after division by it); bit for bit NVIDIA's
+ * __nv_cvt_float_to_e8m0(x, __NV_SATFINITE, cudaRoundPosInf):
+ *  - the sign is ignored (a scale is an amax; -s gives the code of s);
+ *  - |x| <= 2^-127 (including +-0) gives 0 (2^-127, the smallest);
+ *  - |x| > 2^127 and +-inf give 254 (2^127, the largest: saturation);
+ *  - NaN gives UE8M0_NAN. */
 uint8_t ue8m0_from_f32(float x);
-/* 2^(e - 127) exactly (subnormal float for e = 0); NaN for e = 255. */
+/* 2^(e - 127) exactly (the float subnormal 2^-127 for e = 0); for
+ * e = UE8M0_NAN the NaN 0x7fff0000 (NVIDIA's e8m0 -> bf16 -> float). */
 float ue8m0_to_f32(uint8_t e);
 
-/* Bulk conversions of n elements. */
+/* Bulk conversions of n elements (n = 0 touches nothing; NULL is fine then). */
 void fp8_e4m3_from_f32_n(uint8_t *dst, const float *src, size_t n, bool saturate);
 void fp8_e4m3_to_f32_n(float *dst, const uint8_t *src, size_t n);
 void fp8_e5m2_from_f32_n(uint8_t *dst, const float *src, size_t n, bool saturate);
 void fp8_e5m2_to_f32_n(float *dst, const uint8_t *src, size_t n);
 void bf16_from_f32_n(uint16_t *dst, const float *src, size_t n);
 void bf16_to_f32_n(float *dst, const uint16_t *src, size_t n);
+void ue8m0_from_f32_n(uint8_t *dst, const float *src, size_t n);
+void ue8m0_to_f32_n(float *dst, const uint8_t *src, size_t n);
 
 /* Round x through BF16 and back (what storing an FP32 value in BF16 does). */
 static inline float bf16_round(float x) { return bf16_to_f32(bf16_from_f32(x)); }
