@@ -431,8 +431,9 @@ static void print_table(const struct accum_opts *o, const struct accum_stats *ho
 	       o->m, o->n, o->m, o->k, o->n, o->k, o->trials, o->seed);
 	printf("operands: %s entries, E4M3 with %s scales (A 1x128 tiles, B 128x128 blocks)\n",
 	       o->dist == ACCUM_NORMAL ? "N(0, 1)" : "uniform [0, 1)", scales_name(o->scales));
-	printf("rel err = %s, err/rms = |D - D_ref| / rms(D_ref) over a trial;\n"
-	       "per output, D_ref in FP64; max and mean over %ld outputs\n\n", accum_metric,
+	printf("metric: rel err = %s,\n"
+	       "        err/rms = |D - D_ref| / rms(D_ref) over a trial;\n"
+	       "        per output, D_ref in FP64; max and mean over %ld outputs\n\n", accum_metric,
 	       hop->count);
 	printf("%-40s %12s %12s %12s %12s\n", "accumulator model", "max rel err", "mean rel err",
 	       "max err/rms", "mean err/rms");
