@@ -26,6 +26,7 @@
  */
 #include "loom/fp8.h"
 #include "loom/logfmt.h"
+#include "loom/rng.h"
 
 #include "loom/err.h"
 
@@ -40,23 +41,10 @@ enum { T = 512, H = 7168, RUNS = 5 };
 
 /* ---- data ---------------------------------------------------------------- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static struct loom_rng rng;	/* seeded in main */
 
-static double uniform01(void)	/* splitmix64 -> [0, 1) */
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
-}
-
-static double normal(void)
-{
-	double u = uniform01();
-
-	return sqrt(-2.0 * log(u > 1e-300 ? u : 1e-300)) * cos(6.283185307179586 * uniform01());
-}
+static double uniform01(void) { return loom_rng_uniform(&rng); }
+static double normal(void) { return loom_rng_normal(&rng); }
 
 static void make_gauss(float *x)
 {
@@ -250,6 +238,7 @@ int main(void)
 		fprintf(stderr, "bench_logfmt: out of memory\n");
 		return 1;
 	}
+	loom_rng_init(&rng, 1);
 	printf("LogFMT-n vs FP8 (1x128 amax scaling) and BF16: relative errors over non-zero "
 	       "inputs\n");
 	make_gauss(x);

@@ -40,6 +40,7 @@
 #include "loom/fp8.h"
 #include "loom/gemm.h"
 #include "loom/quant.h"
+#include "loom/rng.h"
 
 #include <limits.h>
 #include <math.h>
@@ -87,53 +88,10 @@ struct accum_bufs {
 
 static const char accum_metric[] = "|D - D_ref| / sum_k |A[m,k] B[n,k]|";
 
-/* ---- random numbers (xoshiro256**, splitmix64 seeding) -------------------- */
-
-struct accum_rng {
-	uint64_t s[4];
-};
-
-static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static void rng_init(struct accum_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		r->s[i] = z ^ (z >> 31);
-	}
-}
-
-static uint64_t rng_u64(struct accum_rng *r)
-{
-	uint64_t *s = r->s, out = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return out;
-}
-
-/* [0, 1) with 53 random bits. */
-static double rng_uniform(struct accum_rng *r) { return (double)(rng_u64(r) >> 11) * 0x1p-53; }
-
-/* N(0, 1) by Box-Muller (one of the pair; simple beats fast here). */
-static double rng_normal(struct accum_rng *r)
-{
-	double u1 = 1.0 - rng_uniform(r), u2 = rng_uniform(r);
-
-	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-static void fill(float *v, long len, enum accum_dist dist, struct accum_rng *r)
+static void fill(float *v, long len, enum accum_dist dist, struct loom_rng *r)
 {
 	for (long i = 0; i < len; i++)
-		v[i] = (float)(dist == ACCUM_NORMAL ? rng_normal(r) : rng_uniform(r));
+		v[i] = (float)(dist == ACCUM_NORMAL ? loom_rng_normal(r) : loom_rng_uniform(r));
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -363,7 +321,7 @@ static void reference(struct accum_bufs *b, const struct accum_opts *o)
 		}
 }
 
-static int quantize(struct accum_bufs *b, const struct accum_opts *o, struct accum_rng *r)
+static int quantize(struct accum_bufs *b, const struct accum_opts *o, struct loom_rng *r)
 {
 	int err;
 
@@ -501,7 +459,7 @@ static int run_trials(const struct accum_opts *o, struct accum_stats *hop,
 {
 	struct gemm_accum hacc = { GEMM_ACCUM_HOPPER, (int)o->bits, (int)o->nc };
 	struct accum_bufs b;
-	struct accum_rng rng;
+	struct loom_rng rng;
 	double start = now_s();
 	int err;
 
@@ -510,7 +468,7 @@ static int run_trials(const struct accum_opts *o, struct accum_stats *hop,
 			o->k);
 		return 1;
 	}
-	rng_init(&rng, o->seed);
+	loom_rng_init(&rng, o->seed);
 	for (long t = 1; t <= o->trials; t++) {
 		err = quantize(&b, o, &rng);
 		if (!err)

@@ -155,24 +155,24 @@ static unsigned nearest_code(const struct fmt *f, const double *vals, double x)
 }
 
 /* A random float in f's range, from its smallest subnormal / 4 to max + ulp. */
-static float random_in_range(struct lt_rng *r, const struct fmt *f)
+static float random_in_range(struct loom_rng *r, const struct fmt *f)
 {
 	int emin = 1 - f->bias - f->mbits - 2, emax = (int)log2(f->max);
-	double m = 1.0 + lt_rng_uniform(r);
-	int e = emin + (int)(lt_rng_u32(r) % (uint32_t)(emax - emin + 1));
+	double m = 1.0 + loom_rng_uniform(r);
+	int e = emin + (int)(loom_rng_u32(r) % (uint32_t)(emax - emin + 1));
 	float x = (float)ldexp(m, e);
 
 	/* short mantissas make exact ties common */
-	if (lt_rng_u32(r) & 1)
-		x = float_of(bits_of(x) & ~((1u << (20 - lt_rng_u32(r) % 8)) - 1u));
-	return lt_rng_u32(r) & 1 ? -x : x;
+	if (loom_rng_u32(r) & 1)
+		x = float_of(bits_of(x) & ~((1u << (20 - loom_rng_u32(r) % 8)) - 1u));
+	return loom_rng_u32(r) & 1 ? -x : x;
 }
 
 static void test_encode_is_nearest_ties_to_even(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (size_t k = 0; k < LT_N(fmts); k++) {
 		const struct fmt *f = &fmts[k];
 		double over = f->max + (f->max - fmt_value(f, f->max_code - 1u)) / 2;
@@ -197,11 +197,11 @@ static void test_encode_is_nearest_ties_to_even(struct lt *t)
 /* BF16 rounding is nearest-even: check against a double computation. */
 static void test_bf16_is_nearest_ties_to_even(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = 0; i < 2000000; i++) {
-		uint32_t u = lt_rng_u32(&r);
+		uint32_t u = loom_rng_u32(&r);
 		float x = float_of(i & 1 ? u & 0xffff8000u : u); /* half the draws: ties */
 		uint32_t lo = bits_of(x) >> 16, hi = lo + 1;
 		double dlo, dhi, vhi, want;
@@ -316,11 +316,11 @@ static void test_nan_in_gives_canonical_nan(struct lt *t)
  * within [2^-127, 2^127]: s >= |x| and s / 2 < |x|. */
 static void test_ue8m0_rounds_up(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = 0; i < 2000000; i++) {
-		float x = float_of(lt_rng_u32(&r));
+		float x = float_of(loom_rng_u32(&r));
 		double a = fabs((double)x), s;
 
 		if (isnan(x))
@@ -356,16 +356,16 @@ static void test_ue8m0_rounds_up(struct lt *t)
 /* Inputs covering every class: specials, both signs, subnormals, ties. */
 static void fill_inputs(float *x, size_t n, uint64_t seed)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, seed);
+	loom_rng_init(&r, seed);
 	for (size_t i = 0; i < n; i++) {
-		uint32_t u = lt_rng_u32(&r);
+		uint32_t u = loom_rng_u32(&r);
 
 		switch (i % 4) {
 		case 0: x[i] = float_of(u); break;			    /* any bits */
 		case 1: x[i] = float_of(u & 0xfff80000u); break;	    /* short mantissa */
-		case 2: x[i] = (float)ldexp(lt_rng_normal(&r), (int)(u % 40) - 20); break;
+		case 2: x[i] = (float)ldexp(loom_rng_normal(&r), (int)(u % 40) - 20); break;
 		default: x[i] = float_of((u & 0x80000000u) | (0x7f800000u + (u & 3u)));
 		}
 	}

@@ -303,11 +303,11 @@ static std::vector<float> specials(void)
  *  - the same with the mantissa cut to a random 1..10 bits, so exact ties
  *    and near-ties of FP8 / BF16 rounding come up often.
  */
-static float random_fp8_range(struct lt_rng *r, int keep_bits)
+static float random_fp8_range(struct loom_rng *r, int keep_bits)
 {
-	uint32_t u = lt_rng_u32(r);
+	uint32_t u = loom_rng_u32(r);
 	uint32_t sign = u & 0x80000000u;
-	uint32_t e = (uint32_t)(127 - 20 + (int)(lt_rng_u32(r) % 38));
+	uint32_t e = (uint32_t)(127 - 20 + (int)(loom_rng_u32(r) % 38));
 	uint32_t m = u & 0x7fffffu;
 
 	if (keep_bits)
@@ -425,21 +425,21 @@ static void test_specials(struct lt *t)
 
 static void test_random_bit_patterns(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	std::vector<float> x(N_RANDOM_BITS);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (float &v : x)
-		v = float_of(lt_rng_u32(&r));
+		v = float_of(loom_rng_u32(&r));
 	check_encoders(t, "random bits", x);
 }
 
 static void test_random_fp8_range(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	std::vector<float> x(N_RANDOM_RANGE);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (float &v : x)
 		v = random_fp8_range(&r, 0);
 	check_encoders(t, "random fp8 range", x);
@@ -447,12 +447,12 @@ static void test_random_fp8_range(struct lt *t)
 
 static void test_random_short_mantissa(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	std::vector<float> x(N_RANDOM_SHORT);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (float &v : x)
-		v = random_fp8_range(&r, 1 + (int)(lt_rng_u32(&r) % 10));
+		v = random_fp8_range(&r, 1 + (int)(loom_rng_u32(&r) % 10));
 	check_encoders(t, "random short mantissa", x);
 }
 

@@ -50,7 +50,7 @@ struct opnd {
 static void opnd_init(struct opnd *o, struct lt *t, int m, int n, int k,
 		      enum quant_scale_mode mode)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float *x = malloc(sizeof(float) * m * k), *w = malloc(sizeof(float) * n * k);
 
 	*o = (struct opnd){ .m = m, .n = n, .k = k, .kbs = k / 128 };
@@ -58,11 +58,11 @@ static void opnd_init(struct opnd *o, struct lt *t, int m, int n, int k,
 	o->sa = malloc(sizeof(float) * m * o->kbs);
 	o->sb = malloc(sizeof(float) * quant_blocks(n) * o->kbs);
 	o->ref = malloc(sizeof(double) * m * n), o->abs_sum = malloc(sizeof(double) * m * n);
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = 0; i < m * k; i++)
-		x[i] = (float)lt_rng_normal(&r);
+		x[i] = (float)loom_rng_normal(&r);
 	for (int i = 0; i < n * k; i++)
-		w[i] = (float)lt_rng_normal(&r);
+		w[i] = (float)loom_rng_normal(&r);
 	quant_act_1x128(o->a, o->sa, x, m, k, mode);
 	quant_weight_128x128(o->b, o->sb, w, n, k, mode);
 	free(x), free(w);
@@ -516,15 +516,15 @@ static void test_gemm_f32(struct lt *t)
 {
 	enum { M = 19, N = 23, K = 67 };
 	float a[M * K], b[K * N], c[M * N], c0[M * N], alpha = 0.75f, beta = -1.5f;
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = 0; i < M * K; i++)
-		a[i] = (float)lt_rng_normal(&r);
+		a[i] = (float)loom_rng_normal(&r);
 	for (int i = 0; i < K * N; i++)
-		b[i] = (float)lt_rng_normal(&r);
+		b[i] = (float)loom_rng_normal(&r);
 	for (int i = 0; i < M * N; i++)
-		c0[i] = (float)lt_rng_normal(&r);
+		c0[i] = (float)loom_rng_normal(&r);
 	for (int ta = 0; ta < 2; ta++) {
 		for (int tb = 0; tb < 2; tb++) {
 			memcpy(c, c0, sizeof(c));

@@ -30,21 +30,21 @@ static float op_b(const float *b, int tb, int n, int k, int p, int j)
 	return tb ? b[(size_t)j * k + p] : b[(size_t)p * n + j];
 }
 
-static void fill(float *v, size_t len, struct lt_rng *r)
+static void fill(float *v, size_t len, struct loom_rng *r)
 {
 	for (size_t i = 0; i < len; i++)
-		v[i] = (float)(2.0 * lt_rng_uniform(r) - 1.0);
+		v[i] = (float)(2.0 * loom_rng_uniform(r) - 1.0);
 }
 
 /* One product checked element by element against FP64, with the bound above. */
 static void check_one(struct lt *t, int ta, int tb, int m, int n, int k, float alpha, float beta)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k);
 	float *c = malloc(sizeof(float) * m * n), *c0 = malloc(sizeof(float) * m * n);
 	int bad = 0;
 
-	lt_rng_init(&r, lt_seed(t) ^ ((uint64_t)m << 40 ^ (uint64_t)n << 20 ^ (uint64_t)k));
+	loom_rng_init(&r, lt_seed(t) ^ ((uint64_t)m << 40 ^ (uint64_t)n << 20 ^ (uint64_t)k));
 	fill(a, (size_t)m * k, &r);
 	fill(b, (size_t)n * k, &r);
 	fill(c0, (size_t)m * n, &r);

@@ -25,13 +25,13 @@ struct experts {
 	float sb[G * NBS * KBS];
 };
 
-static void fill_normal(float *x, size_t n, struct lt_rng *r)
+static void fill_normal(float *x, size_t n, struct loom_rng *r)
 {
 	for (size_t i = 0; i < n; i++)
-		x[i] = (float)lt_rng_normal(r);
+		x[i] = (float)loom_rng_normal(r);
 }
 
-static void experts_init(struct experts *e, struct lt_rng *r)
+static void experts_init(struct experts *e, struct loom_rng *r)
 {
 	float *w = malloc(sizeof(float) * N * K);
 
@@ -44,7 +44,7 @@ static void experts_init(struct experts *e, struct lt_rng *r)
 }
 
 /* Quantized activations (rows, K) with scales (rows, KB). */
-static void acts_init(uint8_t *a, float *sa, int rows, struct lt_rng *r)
+static void acts_init(uint8_t *a, float *sa, int rows, struct loom_rng *r)
 {
 	float *x = malloc(sizeof(float) * rows * K);
 
@@ -104,9 +104,9 @@ static void contiguous_case(struct lt *t, struct gemm_accum ac, bool bf16)
 	uint16_t *d16 = malloc(sizeof(uint16_t) * M * N);
 	uint32_t *want = malloc(sizeof(uint32_t) * M * N);
 	int32_t expert_of_row[M];
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	experts_init(e, &r);
 	acts_init(a, sa, M, &r);
 	for (int i = 0; i < M; i++)
@@ -156,9 +156,9 @@ static void masked_case(struct lt *t, struct gemm_accum ac, bool bf16)
 	float *sa = malloc(sizeof(float) * M * KBS), *d = malloc(sizeof(float) * M * N);
 	uint16_t *d16 = malloc(sizeof(uint16_t) * M * N);
 	uint32_t *want = malloc(sizeof(uint32_t) * M * N);
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	experts_init(e, &r);
 	acts_init(a, sa, M, &r);
 	for (int i = 0; i < M * N; i++)

@@ -86,26 +86,26 @@ static void ref_put_code(uint8_t *s, int i, int n, uint32_t c)
 	}
 }
 
-static double rsign(struct lt_rng *r) { return lt_rng_u32(r) & 1 ? -1.0 : 1.0; }
+static double rsign(struct loom_rng *r) { return loom_rng_u32(r) & 1 ? -1.0 : 1.0; }
 
 /* Tile generators: each fills len elements. */
 enum dist { D_GAUSS, D_HEAVY, D_WIDE, D_CONST, D_TWO, D_COUNT };
 static const char *const dist_name[] = { "gauss", "heavy", "wide", "const", "two" };
 
-static void fill_tile(float *x, int len, enum dist d, struct lt_rng *r)
+static void fill_tile(float *x, int len, enum dist d, struct loom_rng *r)
 {
-	double scale = ldexp(1.0, (int)(lt_rng_u32(r) % 41) - 20);
-	double c = scale * (1 + lt_rng_uniform(r));
+	double scale = ldexp(1.0, (int)(loom_rng_u32(r) % 41) - 20);
+	double c = scale * (1 + loom_rng_uniform(r));
 
 	for (int i = 0; i < len; i++) {
-		double v = lt_rng_normal(r);
+		double v = loom_rng_normal(r);
 
 		switch (d) {
 		case D_GAUSS: break;
-		case D_HEAVY: v *= exp(lt_rng_normal(r)); break;	/* log-normal scale mix */
-		case D_WIDE: v = rsign(r) * exp2(-45.0 * lt_rng_uniform(r)); break; /* clamped */
+		case D_HEAVY: v *= exp(loom_rng_normal(r)); break;	/* log-normal scale mix */
+		case D_WIDE: v = rsign(r) * exp2(-45.0 * loom_rng_uniform(r)); break; /* clamped */
 		case D_CONST: v = rsign(r); break;
-		default: v = rsign(r) * (lt_rng_u32(r) & 2 ? 1.0 : 0.3); break;
+		default: v = rsign(r) * (loom_rng_u32(r) & 2 ? 1.0 : 0.3); break;
 		}
 		x[i] = (float)(v * (d == D_CONST ? c : scale));
 	}
@@ -176,12 +176,12 @@ static void test_exp2_all_fractions(struct lt *t)
 /* Exponent path: normal, subnormal, underflow, saturation, exact powers. */
 static void test_exp2_exponents(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = -175; i <= 140; i++) {
 		for (int rep = 0; rep < 200; rep++) {
-			int64_t f = rep == 0 ? 0 : (int64_t)(lt_rng_u32(&r) & 0xffffff);
+			int64_t f = rep == 0 ? 0 : (int64_t)(loom_rng_u32(&r) & 0xffffff);
 			float got = logfmt_exp2_fx((int64_t)i * FX_ONE + f);
 			long double exact = ldexpl(exp2l((long double)f * 0x1p-24L), i);
 
@@ -369,18 +369,18 @@ static void test_sizes(struct lt *t)
 static void test_pack_round_trip(struct lt *t)
 {
 	const int counts[] = { 0, 1, 7, 128, 129, 1000 };
-	struct lt_rng r;
+	struct loom_rng r;
 	uint16_t codes[1000], back[1000];
 	uint8_t got[2000 + 1], want[2000 + 1];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = 1; n <= 16; n++) {
 		for (size_t ci = 0; ci < LT_N(counts); ci++) {
 			int cnt = counts[ci];
 			size_t nbytes = ((size_t)cnt * n + 7) / 8;
 
 			for (int i = 0; i < cnt; i++)
-				codes[i] = (uint16_t)lt_rng_u32(&r);	/* high bits set too */
+				codes[i] = (uint16_t)loom_rng_u32(&r);	/* high bits set too */
 			memset(want, 0, sizeof(want));
 			for (int i = 0; i < cnt; i++)
 				ref_put_code(want, i, n, codes[i] & ((1u << n) - 1));
@@ -435,11 +435,11 @@ static void test_pack_hand_cases(struct lt *t)
  * log2_max - 32; checked against log2l (half an ulp plus 1e-12 slack). */
 static void test_header_rules(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE];
 	struct logfmt_header hd = { 0 };
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int tile = 0; tile < 2000; tile++) {
 		enum dist d = (enum dist)(tile % D_COUNT);
 		long double amax = 0, amin = INFINITY;
@@ -482,7 +482,7 @@ static void test_header_rules(struct lt *t)
 
 /* One header: all codes (or a sample for n > 12) against [P]'s formula. */
 static void check_codebook(struct lt *t, const struct logfmt_header *hd, int n,
-			   struct lt_rng *r)
+			   struct loom_rng *r)
 {
 	uint32_t top = TOP(n), q = top - 1;
 	long double ln2 = 0.693147180559945309417232121458176568L;
@@ -496,7 +496,7 @@ static void check_codebook(struct lt *t, const struct logfmt_header *hd, int n,
 		LT_CHECK(t, m >= prev, "n=%d: m(%u)=%.9g < m(%u)=%.9g", n, k, (double)m, k - 1,
 			 (double)prev);
 		prev = m;
-		if (n > 12 && k != 1 && k != top && lt_rng_u32(r) % 64)
+		if (n > 12 && k != 1 && k != top && loom_rng_u32(r) % 64)
 			continue;
 		long double want = expl(lmin + lstep * (k - 1));
 		LT_CHECK(t, fabsl(m - want) <= CODEBOOK_RTOL * want,
@@ -516,13 +516,13 @@ static void check_codebook(struct lt *t, const struct logfmt_header *hd, int n,
  * follow exp(min + step (K - 1)); the tile decoder agrees with code_to_f32. */
 static void test_codebook_formula(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE], y[LOGFMT_TILE];
 	struct logfmt_header hd;
 	uint8_t buf[LOGFMT_HEADER_BYTES + 2 * LOGFMT_TILE];
 	uint16_t codes[LOGFMT_TILE];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = LOGFMT_MIN_BITS; n <= LOGFMT_MAX_BITS; n++) {
 		for (int rep = 0; rep < 12; rep++) {
 			fill_tile(x, LOGFMT_TILE, (enum dist)(rep % D_COUNT), &r);
@@ -530,7 +530,7 @@ static void test_codebook_formula(struct lt *t)
 			check_codebook(t, &hd, n, &r);
 			/* the tile decoder on hand-packed random codes */
 			for (int i = 0; i < LOGFMT_TILE; i++)
-				codes[i] = (uint16_t)(lt_rng_u32(&r) & ((1u << n) - 1));
+				codes[i] = (uint16_t)(loom_rng_u32(&r) & ((1u << n) - 1));
 			logfmt_header_store(buf, &hd);
 			memset(buf + 8, 0, sizeof(buf) - 8);
 			for (int i = 0; i < LOGFMT_TILE; i++)
@@ -571,7 +571,7 @@ static void check_codes(struct lt *t, const float *x, int len, int n, const char
 
 /* Elements at and around linear midpoints (+-1 ulp), at geometric midpoints,
  * on codebook values, and (clamped tiles) below m(1). */
-static void adversarial_tile(float *x, int n, float amax, float amin, struct lt_rng *r)
+static void adversarial_tile(float *x, int n, float amax, float amin, struct loom_rng *r)
 {
 	static float m[1u << 15];
 	struct logfmt_header hd;
@@ -583,7 +583,7 @@ static void adversarial_tile(float *x, int n, float amax, float amin, struct lt_
 	logfmt_tile_header(&hd, x, 2);
 	codebook_of(m, &hd, n);
 	for (int i = 2; i < LOGFMT_TILE; i++) {
-		uint32_t k = lt_rng_u32(r) % TOP(n);
+		uint32_t k = loom_rng_u32(r) % TOP(n);
 		double lin = 0.5 * ((double)m[k] + m[k + 1]);
 		float v;
 
@@ -593,7 +593,7 @@ static void adversarial_tile(float *x, int n, float amax, float amin, struct lt_
 		case 2: v = nextafterf((float)lin, INFINITY); break;
 		case 3: v = (float)sqrt((double)m[k] * m[k + 1]); break;
 		case 4: v = m[k]; break;
-		default: v = (float)(m[1] * lt_rng_uniform(r)); break;
+		default: v = (float)(m[1] * loom_rng_uniform(r)); break;
 		}
 		v = v > amax ? amax : v < amin ? amin : v;	/* keep the header */
 		x[i] = (float)rsign(r) * v;
@@ -603,10 +603,10 @@ static void adversarial_tile(float *x, int n, float amax, float amin, struct lt_
 static void test_encoder_nearest(struct lt *t)
 {
 	const int ns[] = { 8, 9, 10, 12, 16 };
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (size_t ni = 0; ni < LT_N(ns); ni++) {
 		int n = ns[ni], reps = n == 16 ? 2 : 20;
 
@@ -729,10 +729,10 @@ static void test_monotone(struct lt *t)
  */
 static void test_round_trip_bounds(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE], y[LOGFMT_TILE];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = LOGFMT_MIN_BITS; n <= LOGFMT_MAX_BITS; n++) {
 		double worst_ratio = 0, q = TOP(n) - 1;
 
@@ -820,18 +820,18 @@ enum { UNBIASED_TILES = 7813 };	/* 7813 * 128 = 1.0e6 values */
  */
 static void test_unbiased_signed(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE], y[LOGFMT_TILE];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = 8; n <= 10; n += 2) {
 		for (int d = D_GAUSS; d <= D_HEAVY; d++) {
 			struct mean_acc a = { 0 };
 
 			for (int tile = 0; tile < UNBIASED_TILES; tile++) {
 				for (int i = 0; i < LOGFMT_TILE; i++) {
-					double v = lt_rng_normal(&r);
-					x[i] = (float)(d == D_HEAVY ? v * exp(lt_rng_normal(&r)) : v);
+					double v = loom_rng_normal(&r);
+					x[i] = (float)(d == D_HEAVY ? v * exp(loom_rng_normal(&r)) : v);
 				}
 				logfmt_fake_quant(y, x, 1, LOGFMT_TILE, n);
 				for (int i = 0; i < LOGFMT_TILE; i++)
@@ -863,21 +863,21 @@ static void test_unbiased_signed(struct lt *t)
 static void test_unbiased_rounding_rule(struct lt *t)
 {
 	static float m[512];
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE], y[LOGFMT_TILE];
 	uint8_t buf[LOGFMT_HEADER_BYTES + 2 * LOGFMT_TILE];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = 8; n <= 10; n += 2) {
 		struct mean_acc lin = { 0 }, lg = { 0 }, tr = { 0 };
 		int range = n == 8 ? 8 : 32;
 
 		for (int tile = 0; tile < UNBIASED_TILES; tile++) {
-			double amp = exp2(20.0 * lt_rng_uniform(&r) - 10);
+			double amp = exp2(20.0 * loom_rng_uniform(&r) - 10);
 			struct logfmt_header hd;
 
 			for (int i = 0; i < LOGFMT_TILE; i++)
-				x[i] = (float)(rsign(&r) * amp * lt_rng_uniform(&r));
+				x[i] = (float)(rsign(&r) * amp * loom_rng_uniform(&r));
 			x[0] = (float)amp;
 			x[1] = (float)(amp * exp2(-range));
 			logfmt_tile_encode(buf, x, LOGFMT_TILE, n);
@@ -912,9 +912,9 @@ static void test_zero_and_signs(struct lt *t)
 	float x[LOGFMT_TILE], y[LOGFMT_TILE];
 	uint16_t codes[LOGFMT_TILE];
 	struct logfmt_header hd;
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = LOGFMT_MIN_BITS; n <= LOGFMT_MAX_BITS; n++) {
 		fill_tile(x, LOGFMT_TILE, D_HEAVY, &r);
 		for (int i = 0; i < LOGFMT_TILE; i += 9)
@@ -985,13 +985,13 @@ static void test_one_magnitude(struct lt *t)
 static void test_extremes(struct lt *t)
 {
 	float x[3 * LOGFMT_TILE], y[3 * LOGFMT_TILE];
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int i = 0; i < LOGFMT_TILE; i++) {
-		x[i] = (float)rsign(&r) * ldexpf((float)(1 + lt_rng_u32(&r) % 1000), -149);
-		x[LOGFMT_TILE + i] = (float)rsign(&r) * FLT_MAX * (float)lt_rng_uniform(&r);
-		x[2 * LOGFMT_TILE + i] = (float)rsign(&r) * ldexpf(1.0f, -(int)(lt_rng_u32(&r) % 40));
+		x[i] = (float)rsign(&r) * ldexpf((float)(1 + loom_rng_u32(&r) % 1000), -149);
+		x[LOGFMT_TILE + i] = (float)rsign(&r) * FLT_MAX * (float)loom_rng_uniform(&r);
+		x[2 * LOGFMT_TILE + i] = (float)rsign(&r) * ldexpf(1.0f, -(int)(loom_rng_u32(&r) % 40));
 	}
 	x[LOGFMT_TILE] = FLT_MAX;
 	x[2 * LOGFMT_TILE] = 1.0f;
@@ -1019,9 +1019,9 @@ static void test_extremes(struct lt *t)
 static void test_partial_tiles(struct lt *t)
 {
 	const int hs[] = { 1, 7, 127, 129, 200, 385 };
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (size_t hi = 0; hi < LT_N(hs); hi++) {
 		int h = hs[hi], rows = 3, n = 8 + (int)hi, tb = logfmt_tile_bytes(n);
 		int hb = (h + 127) / 128;
@@ -1031,7 +1031,7 @@ static void test_partial_tiles(struct lt *t)
 
 		LT_CHECK(t, nbytes == (int64_t)rows * hb * tb, "h=%d bytes %ld", h, (long)nbytes);
 		for (int i = 0; i < rows * h; i++)
-			x[i] = (float)(lt_rng_normal(&r) * (1 + i % 5));
+			x[i] = (float)(loom_rng_normal(&r) * (1 + i % 5));
 		LT_CHECK(t, logfmt_encode(p, x, rows, h, n) == 0, "%s", loom_err_msg());
 		for (int rr = 0; rr < rows; rr++)
 			for (int b = 0; b < hb; b++) {
@@ -1059,12 +1059,12 @@ static void test_fake_quant(struct lt *t)
 	enum { T = 5, H = 300 };
 	static float x[T * H], y[T * H], z[T * H];
 	static uint8_t p[T * 3 * (8 + 16 * 16)];
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = LOGFMT_MIN_BITS; n <= LOGFMT_MAX_BITS; n++) {
 		for (int i = 0; i < T * H; i++)
-			x[i] = (float)(lt_rng_normal(&r) * exp(2 * lt_rng_normal(&r)));
+			x[i] = (float)(loom_rng_normal(&r) * exp(2 * loom_rng_normal(&r)));
 		LT_CHECK(t, logfmt_encode(p, x, T, H, n) == 0, "%s", loom_err_msg());
 		LT_CHECK(t, logfmt_decode(y, p, T, H, n) == 0, "%s", loom_err_msg());
 		LT_CHECK(t, logfmt_fake_quant(z, x, T, H, n) == 0, "%s", loom_err_msg());
@@ -1077,12 +1077,12 @@ static void test_fake_quant(struct lt *t)
 /* logfmt_code_from_f32 / _to_f32 against the tile encoder; their guards. */
 static void test_code_api(struct lt *t)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	float x[LOGFMT_TILE];
 	uint16_t codes[LOGFMT_TILE];
 	struct logfmt_header hd;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int n = LOGFMT_MIN_BITS; n <= LOGFMT_MAX_BITS; n++) {
 		fill_tile(x, LOGFMT_TILE, D_HEAVY, &r);
 		encode_tile(codes, &hd, x, LOGFMT_TILE, n);

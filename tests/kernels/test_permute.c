@@ -22,14 +22,14 @@ static void *xcalloc(size_t n, size_t size)
 
 /* Random routing: k distinct experts per token; with p_unused > 0 some
  * slots are -1 (unused). */
-static void random_topk(struct lt_rng *r, int n_tok, int k, int e, double p_unused, int32_t *idx)
+static void random_topk(struct loom_rng *r, int n_tok, int k, int e, double p_unused, int32_t *idx)
 {
 	for (int t = 0; t < n_tok; t++)
 		for (int j = 0; j < k; j++) {
 			int32_t x;
 			bool dup;
 			do {
-				x = (int32_t)(lt_rng_u32(r) % (uint32_t)e);
+				x = (int32_t)(loom_rng_u32(r) % (uint32_t)e);
 				dup = false;
 				for (int q = 0; q < j; q++)
 					dup = dup || idx[t * k + q] == x;
@@ -37,14 +37,14 @@ static void random_topk(struct lt_rng *r, int n_tok, int k, int e, double p_unus
 			idx[t * k + j] = x;
 		}
 	for (int i = 0; i < n_tok * k; i++)
-		if (lt_rng_uniform(r) < p_unused)
+		if (loom_rng_uniform(r) < p_unused)
 			idx[i] = -1;
 }
 
-static void random_f32(struct lt_rng *r, float *x, size_t n)
+static void random_f32(struct loom_rng *r, float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		x[i] = (float)lt_rng_normal(r);
+		x[i] = (float)loom_rng_normal(r);
 }
 
 /*
@@ -93,10 +93,10 @@ static void check_plan(struct lt *t, const struct moe_permute_plan *p, int n_tok
 
 static void plan_case(struct lt *t, int n_tok, int k, int e, int align, double p_unused)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	int32_t *idx = xcalloc((size_t)n_tok * k, sizeof(int32_t));
 
-	lt_rng_init(&r, lt_seed(t) + (uint64_t)align);
+	loom_rng_init(&r, lt_seed(t) + (uint64_t)align);
 	random_topk(&r, n_tok, k, e, p_unused, idx);
 	struct moe_permute_plan *p = moe_permute_plan_create(n_tok, k, e, idx, align);
 	LT_CHECK(t, p != NULL, "%s", loom_err_msg());
@@ -144,12 +144,12 @@ static void test_plan_hand(struct lt *t)
 static void test_identity_k1(struct lt *t)
 {
 	const int n_tok = 257, e = 10, h = 64;
-	struct lt_rng r;
+	struct loom_rng r;
 	int32_t idx[257];
 	float *x = xcalloc((size_t)n_tok * h, sizeof(float)), ones[257];
 	float *out = xcalloc((size_t)n_tok * h, sizeof(float));
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_topk(&r, n_tok, 1, e, 0.0, idx);
 	random_f32(&r, x, (size_t)n_tok * h);
 	for (int i = 0; i < n_tok; i++)
@@ -181,10 +181,10 @@ static void test_byte_rows_round_trip(struct lt *t)
 {
 	const int n_tok = 150, k = 4, e = 12;
 	const size_t sizes[3] = { 256, 2 * sizeof(float), 7 };
-	struct lt_rng r;
+	struct loom_rng r;
 	int32_t idx[150 * 4];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_topk(&r, n_tok, k, e, 0.1, idx);
 	struct moe_permute_plan *p = moe_permute_plan_create(n_tok, k, e, idx, 128);
 	LT_CHECK(t, p != NULL, "%s", loom_err_msg());
@@ -193,7 +193,7 @@ static void test_byte_rows_round_trip(struct lt *t)
 		unsigned char *x = xcalloc((size_t)n_tok, rb), *zero = xcalloc(1, rb);
 		unsigned char *y = xcalloc((size_t)p->num_rows, rb), *back = xcalloc((size_t)n_tok * k, rb);
 		for (size_t i = 0; i < (size_t)n_tok * rb; i++)
-			x[i] = (unsigned char)lt_rng_u32(&r);
+			x[i] = (unsigned char)loom_rng_u32(&r);
 		memset(y, 0xa5, (size_t)p->num_rows * rb);
 		memset(back, 0xa5, (size_t)n_tok * k * rb);
 		LT_CHECK(t, moe_permute(p, x, rb, y) == 0, "%s", loom_err_msg());
@@ -224,16 +224,16 @@ static void test_byte_rows_round_trip(struct lt *t)
 static void test_combine_weighted(struct lt *t)
 {
 	const int n_tok = 200, k = 8, e = 64, h = 96;
-	struct lt_rng r;
+	struct loom_rng r;
 	int32_t *idx = xcalloc((size_t)n_tok * k, sizeof(int32_t));
 	float *x = xcalloc((size_t)n_tok * h, sizeof(float)), *w = xcalloc((size_t)n_tok * k, sizeof(float));
 	float *out = xcalloc((size_t)n_tok * h, sizeof(float));
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_topk(&r, n_tok, k, e, 0.05, idx);
 	random_f32(&r, x, (size_t)n_tok * h);
 	for (int i = 0; i < n_tok * k; i++)
-		w[i] = (float)lt_rng_uniform(&r);
+		w[i] = (float)loom_rng_uniform(&r);
 	struct moe_permute_plan *p = moe_permute_plan_create(n_tok, k, e, idx, 128);
 	LT_CHECK(t, p != NULL, "%s", loom_err_msg());
 	if (!p)
@@ -274,16 +274,16 @@ out:
 static void test_combine_backward(struct lt *t)
 {
 	const int n_tok = 60, k = 4, e = 8, h = 40;
-	struct lt_rng r;
+	struct loom_rng r;
 	int32_t idx[60 * 4];
 	float w[60 * 4], gw[60 * 4];
 	float *g = xcalloc((size_t)n_tok * h, sizeof(float));
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_topk(&r, n_tok, k, e, 0.1, idx);
 	random_f32(&r, g, (size_t)n_tok * h);
 	for (int i = 0; i < n_tok * k; i++)
-		w[i] = (float)lt_rng_uniform(&r);
+		w[i] = (float)loom_rng_uniform(&r);
 	struct moe_permute_plan *p = moe_permute_plan_create(n_tok, k, e, idx, 16);
 	LT_CHECK(t, p != NULL, "%s", loom_err_msg());
 	if (!p)

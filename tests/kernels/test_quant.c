@@ -41,16 +41,16 @@ static bool is_pow2(float s)
 }
 
 /* Random data whose tiles span many magnitudes, with occasional outliers. */
-static void fill_random(float *x, int rows, int k, struct lt_rng *r)
+static void fill_random(float *x, int rows, int k, struct loom_rng *r)
 {
 	for (int i = 0; i < rows; i++) {
 		for (int kb = 0; kb < quant_blocks(k); kb++) {
-			double mag = ldexp(1.0, (int)(lt_rng_u32(r) % 41) - 20);
+			double mag = ldexp(1.0, (int)(loom_rng_u32(r) % 41) - 20);
 
 			for (int j = kb * QUANT_TILE; j < k && j < (kb + 1) * QUANT_TILE; j++) {
-				double v = lt_rng_normal(r) * mag;
+				double v = loom_rng_normal(r) * mag;
 
-				if (lt_rng_u32(r) % 97 == 0)
+				if (loom_rng_u32(r) % 97 == 0)
 					v *= 30;
 				x[(size_t)i * k + j] = (float)v;
 			}
@@ -98,13 +98,13 @@ static void check_elems(struct lt *t, const float *x, const uint8_t *q, const fl
 
 static void act_round_trip(struct lt *t, enum quant_scale_mode mode, int m, int k)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	int kbs = quant_blocks(k);
 	float *x = malloc(sizeof(float) * m * k), *deq = malloc(sizeof(float) * m * k);
 	float *s = malloc(sizeof(float) * m * kbs);
 	uint8_t *q = malloc((size_t)m * k);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	fill_random(x, m, k, &r);
 	LT_CHECK(t, quant_act_1x128(q, s, x, m, k, mode) == 0, "%s", loom_err_msg());
 	LT_CHECK(t, dequant_act_1x128(deq, q, s, m, k) == 0, "%s", loom_err_msg());
@@ -125,13 +125,13 @@ static void act_round_trip(struct lt *t, enum quant_scale_mode mode, int m, int 
 
 static void weight_round_trip(struct lt *t, enum quant_scale_mode mode, int n, int k)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	int kbs = quant_blocks(k), nbs = quant_blocks(n);
 	float *w = malloc(sizeof(float) * n * k), *deq = malloc(sizeof(float) * n * k);
 	float *s = malloc(sizeof(float) * nbs * kbs);
 	uint8_t *q = malloc((size_t)n * k);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	fill_random(w, n, k, &r);
 	LT_CHECK(t, quant_weight_128x128(q, s, w, n, k, mode) == 0, "%s", loom_err_msg());
 	LT_CHECK(t, dequant_weight_128x128(deq, q, s, n, k) == 0, "%s", loom_err_msg());
@@ -216,11 +216,11 @@ static void test_tiny_tiles(struct lt *t)
 	enum { K = 128 };
 	float x[K], s[1], deq[K];
 	uint8_t q[K];
-	struct lt_rng r;
+	struct loom_rng r;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int j = 0; j < K; j++)
-		x[j] = (float)(lt_rng_normal(&r) * 1e-39);
+		x[j] = (float)(loom_rng_normal(&r) * 1e-39);
 	for (int mode = 0; mode < 2; mode++) {
 		double amax = 0;
 

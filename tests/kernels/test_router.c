@@ -308,15 +308,15 @@ static const struct moe_router_config *random_configs(int *n)
  * discrete bias would not do: s_a + B + s_b = s_a + (s_b + B) is a tie in
  * exact arithmetic that FP32 rounding may break either way.)
  */
-static void random_inputs(struct lt_rng *r, int n_logits, int e, float *u, float *bias,
+static void random_inputs(struct loom_rng *r, int n_logits, int e, float *u, float *bias,
 			  bool discrete)
 {
 	static const float levels[3] = { 0.0f, 1.0f, 3.0f };
 
 	for (int i = 0; i < n_logits; i++)
-		u[i] = discrete ? levels[lt_rng_u32(r) % 3] : (float)(2 * lt_rng_normal(r));
+		u[i] = discrete ? levels[loom_rng_u32(r) % 3] : (float)(2 * loom_rng_normal(r));
 	for (int i = 0; bias && i < e; i++)
-		bias[i] = (float)(0.05 * lt_rng_normal(r));
+		bias[i] = (float)(0.05 * loom_rng_normal(r));
 }
 
 /* ---- random properties ---------------------------------------------------- */
@@ -377,11 +377,11 @@ static void check_weights(struct lt *t, const struct moe_router_config *cfg, int
 
 static void run_random(struct lt *t, bool with_bias, bool discrete)
 {
-	struct lt_rng r;
+	struct loom_rng r;
 	int n_cfg, n_tok = 300, skipped = 0, compared = 0;
 	const struct moe_router_config *cfgs = random_configs(&n_cfg);
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int ci = 0; ci < n_cfg; ci++) {
 		const struct moe_router_config *cfg = &cfgs[ci];
 		const int e = cfg->num_experts, k = cfg->top_k;
@@ -425,13 +425,13 @@ static void test_random_vs_reference_ties(struct lt *t) { run_random(t, false, t
 static void test_affinity_output(struct lt *t)
 {
 	struct moe_router_config cfg = cfg_make(64, 8, 2, 4, 2, 1.0f);
-	struct lt_rng r;
+	struct loom_rng r;
 	const int n = 64 * 50;
 	float *u = xcalloc(n, sizeof(float)), *aff = xcalloc(n, sizeof(float)), w[4 * 50];
 	double max_rel = 0;
 	int32_t idx[4 * 50];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_inputs(&r, n, 64, u, NULL, false);
 	LT_CHECK(t, moe_router_forward(&cfg, 50, u, NULL, idx, w, aff) == 0, "%s", loom_err_msg());
 	for (int i = 0; i < n; i++)
@@ -448,13 +448,13 @@ static void test_bias_never_changes_weights(struct lt *t)
 {
 	struct moe_router_config cfg = cfg_make(256, 8, 4, 8, 2, 2.5f);
 	const int n_tok = 400, e = 256, k = 8;
-	struct lt_rng r;
+	struct loom_rng r;
 	float *u = xcalloc((size_t)n_tok * e, sizeof(float)), bias[256];
 	float *w0 = xcalloc((size_t)n_tok * k, sizeof(float)), *w1 = xcalloc((size_t)n_tok * k, sizeof(float));
 	int32_t *i0 = xcalloc((size_t)n_tok * k, sizeof(int32_t)), *i1 = xcalloc((size_t)n_tok * k, sizeof(int32_t));
 	int same = 0;
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_inputs(&r, n_tok * e, e, u, NULL, false);
 	for (int i = 0; i < e; i++)
 		bias[i] = 0.375f;
@@ -496,14 +496,14 @@ static void test_backward_finite_diff(struct lt *t)
 {
 	struct moe_router_config cfg = cfg_make(32, 4, 2, 4, 2, 2.5f);
 	const int n_tok = 20, e = 32, k = 4;
-	struct lt_rng r;
+	struct loom_rng r;
 	float u[20 * 32], w[20 * 4], g[20 * 4], grad[20 * 32];
 	int32_t idx[20 * 4];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_inputs(&r, n_tok * e, e, u, NULL, false);
 	for (int i = 0; i < n_tok * k; i++)
-		g[i] = (float)lt_rng_normal(&r);
+		g[i] = (float)loom_rng_normal(&r);
 	LT_CHECK(t, moe_router_forward(&cfg, n_tok, u, NULL, idx, w, NULL) == 0, "%s", loom_err_msg());
 	int rc = moe_router_backward(&cfg, n_tok, u, idx, g, grad);
 	LT_CHECK(t, rc == 0, "rc=%d %s", rc, loom_err_msg());
@@ -556,12 +556,12 @@ static void test_count_load_recount(struct lt *t)
 {
 	struct moe_router_config cfg = cfg_make(64, 8, 3, 6, 2, 1.0f);
 	const int n_tok = 500, e = 64, g = 8, k = 6;
-	struct lt_rng r;
+	struct loom_rng r;
 	float *u = xcalloc((size_t)n_tok * e, sizeof(float)), *w = xcalloc((size_t)n_tok * k, sizeof(float));
 	int32_t *idx = xcalloc((size_t)n_tok * k, sizeof(int32_t));
 	int64_t load[64], gload[8];
 
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	random_inputs(&r, n_tok * e, e, u, NULL, false);
 	LT_CHECK(t, moe_router_forward(&cfg, n_tok, u, NULL, idx, w, NULL) == 0, "%s", loom_err_msg());
 	idx[0] = -1; /* an unused slot is skipped */
@@ -625,17 +625,17 @@ static void test_bias_balances_load(struct lt *t)
 {
 	struct moe_router_config cfg = cfg_make(16, 4, 2, 4, 2, 1.0f);
 	const int n_tok = 256, e = 16, k = 4, steps = 300;
-	struct lt_rng r;
+	struct loom_rng r;
 	float *u = xcalloc((size_t)n_tok * e, sizeof(float)), w[256 * 4], bias[16] = { 0 };
 	int32_t idx[256 * 4];
 	int64_t load[16];
 	double first = 0, last = 0;
 
 	cfg.bias_update_speed = 0.01f;
-	lt_rng_init(&r, lt_seed(t));
+	loom_rng_init(&r, lt_seed(t));
 	for (int s = 0; s < steps; s++) {
 		for (int i = 0; i < n_tok * e; i++)
-			u[i] = (float)(lt_rng_normal(&r) + 3.0 * ((i % e) / (double)(e - 1) - 0.5));
+			u[i] = (float)(loom_rng_normal(&r) + 3.0 * ((i % e) / (double)(e - 1) - 0.5));
 		if (moe_router_forward(&cfg, n_tok, u, bias, idx, w, NULL) ||
 		    moe_router_count_load(&cfg, n_tok, idx, load, NULL) ||
 		    moe_router_bias_update(&cfg, load, bias)) {

@@ -86,50 +86,6 @@ bool lt_close_f64(struct lt *t, const char *what, const double *got, const doubl
 	return bad == 0;
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-void lt_rng_init(struct lt_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t lt_rng_u64(struct lt_rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
-}
-
-uint32_t lt_rng_u32(struct lt_rng *r) { return (uint32_t)(lt_rng_u64(r) >> 32); }
-
-double lt_rng_uniform(struct lt_rng *r) { return (double)(lt_rng_u64(r) >> 11) * 0x1p-53; }
-
-double lt_rng_normal(struct lt_rng *r)
-{
-	double u1 = lt_rng_uniform(r), u2 = lt_rng_uniform(r);
-
-	if (u1 < 1e-300)
-		u1 = 1e-300;
-	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 uint64_t lt_seed(const struct lt *t)
 {
 	const char *env = getenv("LT_SEED");

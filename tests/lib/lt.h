@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loom/rng.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -70,13 +72,7 @@ bool lt_close_f64(struct lt *t, const char *what, const double *got, const doubl
 /* Deterministic per-case seed (from the case name and LT_SEED). */
 uint64_t lt_seed(const struct lt *t);
 
-/* Small, fast, reproducible PRNG (splitmix64 seeding, xoshiro256**). */
-struct lt_rng { uint64_t s[4]; };
-void lt_rng_init(struct lt_rng *r, uint64_t seed);
-uint64_t lt_rng_u64(struct lt_rng *r);
-uint32_t lt_rng_u32(struct lt_rng *r);
-double lt_rng_uniform(struct lt_rng *r);		/* [0, 1) */
-double lt_rng_normal(struct lt_rng *r);		/* N(0, 1) */
+/* Random numbers: struct loom_rng from loom/rng.h, seeded with lt_seed(). */
 
 #ifdef __cplusplus
 }
