@@ -14,7 +14,7 @@ DEB_PKGS=(
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 )
 PY_PKGS=(ml_dtypes nvidia-cuda-cuobjdump)
-# Python import name (or '-' for packages checked with pip show only) per PyPI package.
+# A PyPI package is present when it imports (ml_dtypes) or pip knows it.
 py_present() {
   case "$1" in
     ml_dtypes) python3 -c 'import ml_dtypes' >/dev/null 2>&1 ;;
@@ -43,7 +43,13 @@ if [ ${#missing_deb[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections || true
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing_deb[@]}" >/dev/null
+  log=$(mktemp)
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing_deb[@]}" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    echo "deps: apt-get install failed (last lines above)" >&2
+    rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
 fi
 
 missing_py=()
@@ -52,7 +58,7 @@ for p in "${PY_PKGS[@]}"; do
 done
 if [ ${#missing_py[@]} -gt 0 ]; then
   echo "deps: installing PyPI packages: ${missing_py[*]}"
-  python3 -m pip install -q --disable-pip-version-check "${missing_py[@]}"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${missing_py[@]}"
 fi
 
 echo "deps: all present"
