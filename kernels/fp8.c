@@ -110,16 +110,19 @@ uint8_t fp8_e5m2_from_f32(float x, bool saturate)
 			  0u - (uint32_t)(a > 0x7f800000u));
 }
 
-/* Decode: place exponent and mantissa into a float and rescale by the bias
- * difference with an exact multiply (handles subnormals for free). */
+/* Decode: a normal code is its exponent/mantissa bits moved into a float
+ * with the bias difference added to the exponent field (integer add); a
+ * subnormal code (exponent field 0) is its mantissa times the smallest
+ * subnormal, an int-to-float conversion and an exact multiply.  No step
+ * touches a float subnormal, so the result is right under flush-to-zero /
+ * denormals-are-zero too (every E4M3/E5M2 value is a normal float). */
 float fp8_e4m3_to_f32(uint8_t v)
 {
 	uint32_t sign = (uint32_t)(v & 0x80u) << 24;
 	uint32_t mag = v & 0x7fu;
-	/* mag << 20 puts E4M3's 4+3 bits into float's exponent/mantissa with
-	 * bias 0; multiplying by 2^(127-7) restores the bias. */
-	float f = f32_from_bits(mag << 20) * f32_from_bits((127u + 120u) << 23);
-	uint32_t r = f32_bits(f) | sign;
+	uint32_t normal = (mag << 20) + (120u << 23);		   /* bias 7 -> 127 */
+	uint32_t sub = f32_bits((float)(int32_t)(mag & 7u) * 0x1p-9f); /* m 2^-9 */
+	uint32_t r = sel(mag < 8u, sub, normal) | sign;
 
 	r = sel(mag == 0x7fu, 0x7fffffffu, r); /* NaN */
 	return f32_from_bits(r);
@@ -129,8 +132,9 @@ float fp8_e5m2_to_f32(uint8_t v)
 {
 	uint32_t sign = (uint32_t)(v & 0x80u) << 24;
 	uint32_t mag = v & 0x7fu;
-	float f = f32_from_bits(mag << 21) * f32_from_bits((127u + 112u) << 23);
-	uint32_t r = f32_bits(f) | sign;
+	uint32_t normal = (mag << 21) + (112u << 23);		    /* bias 15 -> 127 */
+	uint32_t sub = f32_bits((float)(int32_t)(mag & 3u) * 0x1p-16f); /* m 2^-16 */
+	uint32_t r = sel(mag < 4u, sub, normal) | sign;
 
 	r = sel(mag == 0x7cu, 0x7f800000u | sign, r); /* inf */
 	r = sel(mag > 0x7cu, 0x7fffffffu, r);	      /* NaN */

@@ -17,6 +17,7 @@
 #include "loom/fp8.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -104,6 +105,16 @@ static int check_args(const char *fn, const void *out, const void *scales, const
 	if (rows <= 0 || k <= 0)
 		return loom_err_set(EINVAL, "quant: %s: sizes %d x %d must be > 0", fn, rows, k);
 	return 0;
+}
+
+/* The DeepGEMM transforms' checks: quant_dg_ld(m) must be an int too. */
+static int check_dg_args(const char *fn, const void *out, const void *in, int m, int k)
+{
+	int rc = check_args(fn, out, in, in, m, k);
+
+	if (!rc && m > INT_MAX - 3)
+		rc = loom_err_set(EINVAL, "quant: %s: m=%d too large for the padded layout", fn, m);
+	return rc;
 }
 
 static int tile_len(int k, int kb)
@@ -227,11 +238,12 @@ int dequant_weight_128x128(float *w, const uint8_t *q, const float *scales, int 
 /* (M, KB) row-major <-> KB columns of quant_dg_ld(M) floats, padding 0. */
 int quant_act_scales_to_dg(float *dst, const float *scales, int m, int k)
 {
-	int kbs = quant_blocks(k), ld = quant_dg_ld(m);
-	int rc = check_args("quant_act_scales_to_dg", dst, scales, scales, m, k);
+	int kbs = quant_blocks(k), ld;
+	int rc = check_dg_args("quant_act_scales_to_dg", dst, scales, m, k);
 
 	if (rc)
 		return rc;
+	ld = quant_dg_ld(m);
 	for (int kb = 0; kb < kbs; kb++) {
 		float *col = dst + (size_t)kb * ld;
 
@@ -245,11 +257,12 @@ int quant_act_scales_to_dg(float *dst, const float *scales, int m, int k)
 
 int quant_act_scales_from_dg(float *scales, const float *dst, int m, int k)
 {
-	int kbs = quant_blocks(k), ld = quant_dg_ld(m);
-	int rc = check_args("quant_act_scales_from_dg", scales, dst, dst, m, k);
+	int kbs = quant_blocks(k), ld;
+	int rc = check_dg_args("quant_act_scales_from_dg", scales, dst, m, k);
 
 	if (rc)
 		return rc;
+	ld = quant_dg_ld(m);
 	for (int kb = 0; kb < kbs; kb++)
 		for (int i = 0; i < m; i++)
 			scales[(size_t)i * kbs + kb] = dst[(size_t)kb * ld + i];

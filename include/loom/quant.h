@@ -46,7 +46,8 @@ enum quant_scale_mode {
 	QUANT_SCALE_POW2 = 1, /* s = 2^ceil(log2(amax / 448)), UE8M0-representable */
 };
 
-static inline int quant_blocks(int len) { return (len + QUANT_TILE - 1) / QUANT_TILE; }
+/* ceil(len / 128), 0 for len <= 0; written so len near INT_MAX cannot overflow. */
+static inline int quant_blocks(int len) { return len > 0 ? (len - 1) / QUANT_TILE + 1 : 0; }
 
 /* The scale for a tile with the given amax (see above for 0 / NaN / inf). */
 float quant_scale_for_amax(float amax, enum quant_scale_mode mode);
@@ -67,7 +68,8 @@ int dequant_weight_128x128(float *w, const uint8_t *q, const float *scales, int 
  * ("MN-major") with the M dimension padded to a multiple of 4 floats (16 bytes,
  * TMA alignment): element (i, kb) at dst[kb * quant_dg_ld(m) + i].  Padding
  * entries are written as 0.  Weight scales (NB, KB) are already row-major in
- * DeepGEMM and need no transform.
+ * DeepGEMM and need no transform.  m must be <= INT_MAX - 3 (else the padded
+ * length is not an int: -EINVAL).
  */
 static inline int quant_dg_ld(int m) { return (m + 3) / 4 * 4; }
 int quant_act_scales_to_dg(float *dst, const float *scales, int m, int k);

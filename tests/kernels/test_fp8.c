@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 static uint32_t bits_of(float x)
 {
 	uint32_t u;
@@ -467,7 +471,37 @@ static void test_bulk_zero_length_is_noop(struct lt *t)
 	LT_CHECK(t, true);
 }
 
+/* Decoding must not depend on float subnormal arithmetic: a process running
+ * with flush-to-zero / denormals-are-zero (e.g. linked with -Ofast code) must
+ * still decode the subnormal FP8 codes exactly. */
+static void test_decode_under_ftz_daz(struct lt *t)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	float want4[256], want5[256];
+	unsigned csr = _mm_getcsr();
+
+	for (int v = 0; v < 256; v++) {
+		want4[v] = fp8_e4m3_to_f32((uint8_t)v);
+		want5[v] = fp8_e5m2_to_f32((uint8_t)v);
+	}
+	_mm_setcsr(csr | 0x8040); /* FTZ (bit 15) + DAZ (bit 6) */
+	for (int v = 0; v < 256; v++) {
+		float g4 = fp8_e4m3_to_f32((uint8_t)v), g5 = fp8_e5m2_to_f32((uint8_t)v);
+
+		LT_CHECK(t, !memcmp(&g4, &want4[v], 4), "e4m3 %#x: %a under FTZ/DAZ, %a without",
+			 v, g4, want4[v]);
+		LT_CHECK(t, !memcmp(&g5, &want5[v], 4), "e5m2 %#x: %a under FTZ/DAZ, %a without",
+			 v, g5, want5[v]);
+	}
+	_mm_setcsr(csr);
+	LT_CHECK(t, want4[1] == 0x1p-9f && want5[1] == 0x1p-16f, "smallest subnormals");
+#else
+	lt_skip(t, "FTZ/DAZ control is x86-only");
+#endif
+}
+
 static const struct lt_case cases[] = {
+	LT_CASE(test_decode_under_ftz_daz),
 	LT_CASE(test_decode_matches_bit_fields),
 	LT_CASE(test_every_code_round_trip),
 	LT_CASE(test_encode_is_nearest_ties_to_even),

@@ -462,6 +462,39 @@ static void test_nan_propagates(struct lt *t)
 	opnd_free(&o);
 }
 
+/* gemm_fp8.c: a NaN scale gives NaN wherever it reaches, an inf scale inf or
+ * NaN; no model raises an error.  A's scale (row 1, block 1) NaN: row 1 of D
+ * is NaN, the rest finite.  B's scale (block 0, 0) inf: all of D (N < 128)
+ * is non-finite.  The models that scale per product (N_C = 0 here) included. */
+static void test_nonfinite_scales(struct lt *t)
+{
+	struct opnd o;
+	struct gemm_accum acs[] = { GEMM_ACCUM_DEFAULT_FP32, GEMM_ACCUM_DEFAULT_HOPPER,
+				    { GEMM_ACCUM_HOPPER, 13, 0 }, { GEMM_ACCUM_FAST, 0, 0 } };
+
+	opnd_init(&o, t, 3, 5, 256, QUANT_SCALE_F32);
+	for (size_t v = 0; v < LT_N(acs); v++) {
+		float keep = o.sa[1 * 2 + 1], *d;
+
+		o.sa[1 * 2 + 1] = NAN;
+		d = run(t, &o, acs[v]);
+		for (int i = 0; d && i < 3 * 5; i++)
+			LT_CHECK(t, (i / 5 == 1) == (bool)isnan(d[i]) && (i / 5 == 1 || isfinite(d[i])),
+				 "model %zu NaN sa: D[%d][%d] = %g", v, i / 5, i % 5, d[i]);
+		free(d);
+		o.sa[1 * 2 + 1] = keep;
+		keep = o.sb[0];
+		o.sb[0] = INFINITY;
+		d = run(t, &o, acs[v]);
+		for (int i = 0; d && i < 3 * 5; i++)
+			LT_CHECK(t, !isfinite(d[i]), "model %zu inf sb: D[%d][%d] = %g", v, i / 5, i % 5,
+				 d[i]);
+		free(d);
+		o.sb[0] = keep;
+	}
+	opnd_free(&o);
+}
+
 static void expect_einval(struct lt *t, struct gemm_fp8_args g, const char *what)
 {
 	float d[4] = { 7, 7, 7, 7 };
@@ -564,6 +597,7 @@ static const struct lt_case cases[] = {
 	LT_CASE(test_hopper_hand_cases),
 	LT_CASE(test_bf16_output),
 	LT_CASE(test_nan_propagates),
+	LT_CASE(test_nonfinite_scales),
 	LT_CASE(test_bad_input),
 	LT_CASE(test_gemm_f32),
 };

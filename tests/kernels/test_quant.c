@@ -25,6 +25,7 @@
 #include "loom/quant.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,33 @@ static void test_bad_input(struct lt *t)
 	expect_einval(t, quant_act_scales_from_dg(s, x, 1, -5), "from_dg k<0");
 }
 
+/*
+ * Sizes near INT_MAX (a 2^31-element row is 8 GiB of floats: large, not
+ * absurd).  quant_blocks() must not overflow (len + 127 would: the row
+ * would then get a negative block count and be silently left alone), and
+ * DeepGEMM's padded leading dimension of m > INT_MAX - 3 is not an int,
+ * so the layout transforms refuse such m before touching memory.
+ * volatile keeps the compiler from folding the calls at build time.
+ */
+static void test_huge_sizes(struct lt *t)
+{
+	volatile int big = INT_MAX;
+	float dst[4] = { 7, 7, 7, 7 }, s[4] = { 1, 1, 1, 1 };
+
+	LT_CHECK(t, quant_blocks(big) == 16777216, "quant_blocks(INT_MAX) = %d", quant_blocks(big));
+	/* INT_MAX - 127 = 2^31 - 128 = 16777215 * 128 exactly; one more is a new block */
+	LT_CHECK(t, quant_blocks(big - 126) == 16777216 && quant_blocks(big - 127) == 16777215,
+		 "quant_blocks(INT_MAX - 126 / - 127) = %d / %d", quant_blocks(big - 126),
+		 quant_blocks(big - 127));
+	LT_CHECK(t, quant_blocks(1) == 1 && quant_blocks(128) == 1 && quant_blocks(129) == 2 &&
+		     quant_blocks(0) == 0,
+		 "small sizes");
+	LT_CHECK(t, quant_dg_ld(big - 3) == INT_MAX - 3, "quant_dg_ld(INT_MAX - 3)");
+	expect_einval(t, quant_act_scales_to_dg(dst, s, big, 128), "to_dg m=INT_MAX");
+	expect_einval(t, quant_act_scales_from_dg(dst, s, big - 2, 128), "from_dg m=INT_MAX-2");
+	LT_CHECK(t, dst[0] == 7 && dst[3] == 7, "output written");
+}
+
 static const struct lt_case cases[] = {
 	LT_CASE(test_scale_for_amax),
 	LT_CASE(test_act_round_trip_f32),
@@ -393,6 +421,7 @@ static const struct lt_case cases[] = {
 	LT_CASE(test_nan_inf_tiles),
 	LT_CASE(test_dg_layout),
 	LT_CASE(test_bad_input),
+	LT_CASE(test_huge_sizes),
 };
 
 int main(int argc, char **argv) { return lt_main(argc, argv, cases, LT_N(cases)); }
