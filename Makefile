@@ -24,6 +24,7 @@ LDLIBS := -lopenblas -lm -lpthread
 
 # ---- sources -------------------------------------------------------------
 KERNELS_SRC := $(wildcard kernels/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c runtime/*/*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
 TESTLIB_SRC := tests/lib/lt.c
 TESTS_C_SRC := $(wildcard tests/*/test_*.c)
@@ -35,6 +36,9 @@ CUDA_SRC := $(wildcard kernels/cuda/*.cu)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 KERNELS_LIB := $(BUILD)/lib/libloom_kernels.a
+RUNTIME_LIB := $(if $(RUNTIME_SRC),$(BUILD)/lib/libloom_runtime.a)
+# Link order: a library before the ones it uses.
+LIBS := $(RUNTIME_LIB) $(KERNELS_LIB)
 LOOM := $(BUILD)/bin/loom
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TESTS_C_SRC)) $(patsubst %.cpp,$(BUILD)/%,$(TESTS_CXX_SRC))
 HELPER_BINS := $(patsubst %.c,$(BUILD)/%,$(HELPERS_SRC))
@@ -75,14 +79,20 @@ $(KERNELS_LIB): $(call obj,$(KERNELS_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(LOOM): $(call obj,$(TOOLS_SRC)) $(KERNELS_LIB)
+ifneq ($(RUNTIME_LIB),)
+$(RUNTIME_LIB): $(call obj,$(RUNTIME_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+endif
+
+$(LOOM): $(call obj,$(TOOLS_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Itests/lib
 
 # Tests link with the C++ driver: some hold oracles written in C++.
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call obj,$(TESTLIB_SRC)) $(KERNELS_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(call obj,$(TESTLIB_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -94,11 +104,19 @@ $(BUILD)/obj/tests/%.o: tests/%.cpp
 	$(CXX) $(CPPFLAGS) $(if $(CUDA_FP8_H),-isystem $(CUDA_HOME)/include,-DLOOM_NO_CUDA_FP8) \
 		$(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(KERNELS_LIB)
+$(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # ---- run -----------------------------------------------------------------
+# With -j, `test: deps all` would compile while deps is still installing the
+# compilers: when deps is to be made, every compile waits for it.
+ifneq ($(filter deps test run bench test-asan test-gpu,$(MAKECMDGOALS)),)
+$(call obj,$(KERNELS_SRC) $(RUNTIME_SRC) $(TOOLS_SRC) $(TESTLIB_SRC) $(TESTS_C_SRC) $(HELPERS_SRC) \
+	$(BENCH_SRC)) $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TESTS_CXX_SRC)) $(CUDA_OBJS) \
+	$(patsubst %.cu,$(BUILD)/cuda/%.o,$(GPU_TESTS_SRC)): | deps
+endif
+
 test: deps all $(GPU_TEST_BINS)
 	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(GPU_TEST_BINS) $(TESTS_PY)
 

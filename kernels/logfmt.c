@@ -681,7 +681,8 @@ static int check_finite(const char *fn, const float *xt, int len, int r, int c0)
 			    isnan(xt[bad]) ? "NaN" : "inf");
 }
 
-static int tiles_per_row(int h) { return (h + LOGFMT_TILE - 1) / LOGFMT_TILE; }
+/* ceil(h / 128) without overflowing h + 127 */
+static int tiles_per_row(int h) { return h / LOGFMT_TILE + (h % LOGFMT_TILE != 0); }
 
 int64_t logfmt_packed_bytes(int t, int h, int nbits)
 {
@@ -689,7 +690,11 @@ int64_t logfmt_packed_bytes(int t, int h, int nbits)
 
 	if (err)
 		return err;
-	return (int64_t)t * tiles_per_row(h) * logfmt_tile_bytes(nbits);
+	int64_t tiles = (int64_t)t * tiles_per_row(h), tb = logfmt_tile_bytes(nbits);
+	if (tiles > INT64_MAX / tb)
+		return loom_err_set(EINVAL, "logfmt_packed_bytes: t=%d h=%d n=%d exceeds INT64_MAX "
+				    "bytes", t, h, nbits);
+	return tiles * tb;
 }
 
 int logfmt_encode(uint8_t *dst, const float *x, int t, int h, int nbits)
@@ -700,7 +705,8 @@ int logfmt_encode(uint8_t *dst, const float *x, int t, int h, int nbits)
 		return err;
 	size_t tb = (size_t)logfmt_tile_bytes(nbits);
 	for (int r = 0; r < t; r++) {
-		for (int c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
+		/* int64_t c0: the step past the last tile may pass INT_MAX */
+		for (int64_t c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
 			const float *xt = x + (size_t)r * h + c0;
 			int len = h - c0 < LOGFMT_TILE ? h - c0 : LOGFMT_TILE;
 
@@ -722,7 +728,7 @@ int logfmt_decode(float *x, const uint8_t *src, int t, int h, int nbits)
 		return err;
 	size_t tb = (size_t)logfmt_tile_bytes(nbits);
 	for (int r = 0; r < t; r++) {
-		for (int c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
+		for (int64_t c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
 			int len = h - c0 < LOGFMT_TILE ? h - c0 : LOGFMT_TILE;
 
 			err = tile_decode(x + (size_t)r * h + c0, src, len, nbits, "logfmt_decode",
@@ -743,7 +749,7 @@ int logfmt_fake_quant(float *y, const float *x, int t, int h, int nbits)
 	if (err)
 		return err;
 	for (int r = 0; r < t; r++) {
-		for (int c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
+		for (int64_t c0 = 0; c0 < h; c0 += LOGFMT_TILE) {
 			size_t off = (size_t)r * h + c0;
 			int len = h - c0 < LOGFMT_TILE ? h - c0 : LOGFMT_TILE;
 

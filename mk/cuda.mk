@@ -7,7 +7,7 @@
 CUDA_ARCH := -gencode=arch=compute_90a,code=sm_90a
 NVCCFLAGS := $(CUDA_ARCH) -O3 -std=c++17 -Iinclude -Itests/lib \
 	-Xcompiler -Wall,-Wextra -Xptxas -v,-warn-spills,-warn-lmem-usage --Werror all-warnings \
-	-ccbin $(CXX)
+	-ccbin $(CXX) -MMD -MP
 CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -lcudart
 
 CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CUDA_SRC))
@@ -24,6 +24,9 @@ $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/gpu/%: $(BUILD)/cuda/tests/gpu/%.o $(CUDA_LIB) $(call obj,$(TESTLIB_SRC)) $(KERNELS_LIB)
+$(BUILD)/tests/gpu/%: $(BUILD)/cuda/tests/gpu/%.o $(CUDA_LIB) $(call obj,$(TESTLIB_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) $(LDLIBS) -o $@
+
+# Header dependencies of the CUDA objects (nvcc -MMD writes x.d beside x.o).
+-include $(shell find $(BUILD)/cuda -name '*.d' 2>/dev/null)

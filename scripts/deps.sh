@@ -4,7 +4,7 @@
 set -euo pipefail
 
 DEB_PKGS=(
-  build-essential gcc g++ make pkg-config clang
+  build-essential gcc g++ make pkg-config clang python3-pip
   libopenblas-dev
   verilator
   libibverbs-dev rdma-core librdmacm-dev ibverbs-utils
@@ -58,7 +58,10 @@ for p in "${PY_PKGS[@]}"; do
 done
 if [ ${#missing_py[@]} -gt 0 ]; then
   echo "deps: installing PyPI packages: ${missing_py[*]}"
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${missing_py[@]}"
+  # Debian 12+ marks its python3 "externally managed" (PEP 668) and pip refuses to
+  # install into it; these are test oracles for this machine's python3, so say so.
+  PIP_BREAK_SYSTEM_PACKAGES=1 \
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "${missing_py[@]}"
 fi
 
 echo "deps: all present"

@@ -8,6 +8,7 @@
 set -u
 build=$1; shift
 export LOOM_BUILD=$build
+limit=${LOOM_TEST_TIMEOUT:-900}   # seconds per suite: a hung suite fails, never hangs CI
 tp=0 tf=0 ts=0
 failed_suites=()
 log=$(mktemp); trap 'rm -f "$log"' EXIT
@@ -16,10 +17,11 @@ for suite in "$@"; do
   echo "== $suite"
   start=$EPOCHREALTIME
   case "$suite" in
-    *.py) ${PYTHON:-python3} "$suite" >"$log" 2>&1 ;;
-    *) "$suite" >"$log" 2>&1 ;;
+    *.py) timeout -k 10 "$limit" ${PYTHON:-python3} "$suite" >"$log" 2>&1 ;;
+    *) timeout -k 10 "$limit" "$suite" >"$log" 2>&1 ;;
   esac
   rc=$?
+  [ "$rc" -eq 124 ] && echo "   $suite: killed after $limit s (LOOM_TEST_TIMEOUT)" >>"$log"
   cat "$log"
   line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
   if [ -z "$line" ]; then

@@ -11,7 +11,7 @@ bool cli_long(const char *cmd, const char *opt, const char *s, long min, long ma
 	long v;
 
 	errno = 0;
-	v = strtol(s, &end, 0);
+	v = strtol(s, &end, 10);
 	if (errno || end == s || *end) {
 		fprintf(stderr, "loom %s: %s: '%s' is not an integer\n", cmd, opt, s);
 		return false;

@@ -48,6 +48,10 @@ int main(int argc, char **argv)
 			char *hargv[] = { argv[2], "--help", NULL };
 			return cmd->main(2, hargv);
 		}
+		if (argc > 2) {
+			fprintf(stderr, "loom: unknown command '%s' (try `loom help`)\n", argv[2]);
+			return 2;
+		}
 		usage(stdout);
 		return 0;
 	}

@@ -122,7 +122,7 @@ struct logfmt_header {
 /* Bytes of one packed tile: 8 + 16 * nbits; -EINVAL if nbits is not 8..16. */
 int logfmt_tile_bytes(int nbits);
 /* Bytes of a packed (T, H) matrix: T * ceil(H / 128) * logfmt_tile_bytes;
- * -EINVAL for t <= 0, h <= 0 or a bad nbits. */
+ * -EINVAL for t <= 0, h <= 0, a bad nbits, or more than INT64_MAX bytes. */
 int64_t logfmt_packed_bytes(int t, int h, int nbits);
 
 /* x (T, H) row-major -> dst (logfmt_packed_bytes(t, h, nbits) bytes). */

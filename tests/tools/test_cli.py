@@ -62,4 +62,11 @@ def test_unknown_command(t):
     t.check("unknown command" in p.stderr, f"stderr: {p.stderr!r}")
 
 
+@r.case
+def test_help_unknown_command(t):
+    p = run("help", "no-such-command")
+    t.check(p.returncode == 2, f"exit {p.returncode}")
+    t.check("unknown command" in p.stderr, f"stderr: {p.stderr!r}")
+
+
 raise SystemExit(r.main())
