@@ -10,6 +10,7 @@ DEB_PKGS=(
   libibverbs-dev rdma-core librdmacm-dev ibverbs-utils
   libopenmpi-dev openmpi-bin
   tshark iproute2
+  libfabric-dev libfabric-bin
   gnuplot-nox
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 )
