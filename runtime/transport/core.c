@@ -26,7 +26,7 @@ static const struct tp_provider_entry {
 } tp_providers[] = {
 	{ "udp", NULL },
 	{ "shm", &shm_provider_ops },
-	{ "ibverbs", NULL },
+	{ "ibverbs", &ibverbs_provider_ops },
 };
 
 #define TP_N_PROVIDERS (sizeof(tp_providers) / sizeof(tp_providers[0]))
@@ -126,11 +126,17 @@ static int device_name(const struct tp_provider_ops *ops, const char *name, char
 		strcpy(out, name);
 		return 0;
 	}
+	loom_err_set(0, "%s", ""); /* a provider with no device says why */
 	n = ops->get_devices(&info, 1);
 	if (n < 0)
 		return n;
-	if (n == 0)
-		return loom_err_set(ENODEV, "%s: no device", ops->name);
+	if (n == 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", loom_err_msg());
+		return loom_err_set(ENODEV, "%s: no device%s%s%s", ops->name, *why ? " (" : "",
+				    why, *why ? ")" : "");
+	}
 	strcpy(out, info.name);
 	return 0;
 }
@@ -227,12 +233,16 @@ struct tp_pd *tp_pd_alloc(struct tp_device *dev)
 		loom_err_set(EINVAL, "transport: pd_alloc: dev is NULL");
 		return NULL;
 	}
-	pd = calloc(1, sizeof(*pd));
+	pd = calloc(1, dev->ops->pd_size ? dev->ops->pd_size : sizeof(*pd));
 	if (!pd) {
 		loom_err_set(ENOMEM, "%s: out of memory for a PD", dev->ops->name);
 		return NULL;
 	}
 	pd->dev = dev;
+	if (dev->ops->pd_init && dev->ops->pd_init(pd) < 0) {
+		free(pd);
+		return NULL;
+	}
 	pthread_mutex_lock(&dev->lock);
 	dev->n_pd++;
 	pthread_mutex_unlock(&dev->lock);
@@ -256,6 +266,8 @@ int tp_pd_free(struct tp_pd *pd)
 	if (n_mr || n_qp)
 		return loom_err_set(EBUSY, "%s: PD still has %d MR(s) and %d QP(s)",
 				    dev->ops->name, n_mr, n_qp);
+	if (dev->ops->pd_fini)
+		dev->ops->pd_fini(pd);
 	free(pd);
 	return 0;
 }

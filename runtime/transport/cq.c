@@ -21,6 +21,29 @@
 
 #define CQ_MAX_CQE (1 << 22)
 
+/* A CQ the provider owns (ops->cq_init): the core keeps the generic fields
+ * (dev, size, n_qp) and the fd the provider sets. */
+static struct tp_cq *cq_create_provider(struct tp_device *dev, int cqe)
+{
+	struct tp_cq *cq = calloc(1, dev->ops->cq_size);
+
+	if (!cq) {
+		loom_err_set(ENOMEM, "%s: cq_create: out of memory", dev->ops->name);
+		return NULL;
+	}
+	cq->dev = dev;
+	cq->size = (uint32_t)cqe;
+	cq->efd = -1;
+	if (dev->ops->cq_init(cq, cqe) < 0) {
+		free(cq);
+		return NULL;
+	}
+	pthread_mutex_lock(&dev->lock);
+	dev->n_cq++;
+	pthread_mutex_unlock(&dev->lock);
+	return cq;
+}
+
 struct tp_cq *tp_cq_create(struct tp_device *dev, int cqe)
 {
 	struct tp_cq *cq;
@@ -30,6 +53,8 @@ struct tp_cq *tp_cq_create(struct tp_device *dev, int cqe)
 			     "1 <= cqe <= %d", (void *)dev, cqe, CQ_MAX_CQE);
 		return NULL;
 	}
+	if (dev->ops->cq_init)
+		return cq_create_provider(dev, cqe);
 	cq = calloc(1, sizeof(*cq));
 	if (!cq)
 		goto err_nomem;
@@ -75,6 +100,11 @@ int tp_cq_destroy(struct tp_cq *cq)
 	if (n_qp)
 		return loom_err_set(EBUSY, "%s: cq_destroy: %d QP(s) still use the CQ",
 				    dev->ops->name, n_qp);
+	if (dev->ops->cq_fini) {
+		dev->ops->cq_fini(cq);
+		free(cq);
+		return 0;
+	}
 	close(cq->efd);
 	pthread_mutex_destroy(&cq->lock);
 	free(cq->ring);
@@ -142,6 +172,8 @@ int tp_cq_poll(struct tp_cq *cq, int n, struct tp_wc *wc)
 	if (!cq || n < 0 || (n > 0 && !wc))
 		return loom_err_set(EINVAL, "transport: cq_poll: cq=%p n=%d wc=%p", (void *)cq, n,
 				    (void *)wc);
+	if (cq->dev->ops->cq_poll)
+		return cq->dev->ops->cq_poll(cq, n, wc);
 	got = cq_take(cq, n, wc);
 	if (got == 0 && n > 0 && cq->dev->ops->progress) {
 		cq->dev->ops->progress(cq->dev);
@@ -172,6 +204,8 @@ int tp_cq_wait(struct tp_cq *cq, int timeout_ms)
 
 	if (!cq)
 		return loom_err_set(EINVAL, "transport: cq_wait: cq is NULL");
+	if (cq->dev->ops->cq_wait)
+		return cq->dev->ops->cq_wait(cq, timeout_ms);
 	deadline = tp_now_us() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000;
 	for (;;) {
 		struct pollfd pfd = { .fd = cq->efd, .events = POLLIN };
@@ -209,6 +243,8 @@ int tp_cq_req_notify(struct tp_cq *cq)
 {
 	if (!cq)
 		return loom_err_set(EINVAL, "transport: cq_req_notify: cq is NULL");
+	if (cq->dev->ops->cq_req_notify)
+		return cq->dev->ops->cq_req_notify(cq);
 	pthread_mutex_lock(&cq->lock);
 	cq->armed = true;
 	pthread_mutex_unlock(&cq->lock);
@@ -221,6 +257,8 @@ int tp_cq_ack_notify(struct tp_cq *cq)
 
 	if (!cq)
 		return loom_err_set(EINVAL, "transport: cq_ack_notify: cq is NULL");
+	if (cq->dev->ops->cq_ack_notify)
+		return cq->dev->ops->cq_ack_notify(cq);
 	if (read(cq->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return loom_err_set(errno, "%s: cq_ack_notify: read: %s", cq->dev->ops->name,
 				    strerror(errno));

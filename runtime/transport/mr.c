@@ -159,14 +159,19 @@ struct tp_mr *tp_mr_reg(struct tp_pd *pd, void *addr, size_t length, unsigned ac
 
 	if (mr_check_args(pd, addr, length, access) < 0)
 		return NULL;
-	m = calloc(1, sizeof(*m));
+	m = calloc(1, pd->dev->ops->mr_size ? pd->dev->ops->mr_size : sizeof(*m));
 	if (!m) {
 		loom_err_set(ENOMEM, "%s: mr_reg: out of memory", pd->dev->ops->name);
 		return NULL;
 	}
 	m->dev = pd->dev;
 	m->mr = (struct tp_mr){ .pd = pd, .addr = addr, .length = length, .access = access };
-	if (mr_table_add(&pd->dev->mrs, m) < 0) {
+	if (pd->dev->ops->mr_init) { /* the provider's keys (a NIC's) */
+		if (pd->dev->ops->mr_init(m) < 0) {
+			free(m);
+			return NULL;
+		}
+	} else if (mr_table_add(&pd->dev->mrs, m) < 0) {
 		loom_err_set(ENOMEM, "%s: mr_reg: key table full", pd->dev->ops->name);
 		free(m);
 		return NULL;
@@ -186,10 +191,14 @@ int tp_mr_dereg(struct tp_mr *mr)
 		return loom_err_set(EINVAL, "transport: mr_dereg: mr is NULL");
 	m = to_mr_obj(mr);
 	t = &m->dev->mrs;
-	/* The write side waits for every check-and-copy in flight. */
-	pthread_rwlock_wrlock(&t->lock);
-	t->slot[m->index] = NULL;
-	pthread_rwlock_unlock(&t->lock);
+	if (m->dev->ops->mr_fini) {
+		m->dev->ops->mr_fini(m);
+	} else {
+		/* The write side waits for every check-and-copy in flight. */
+		pthread_rwlock_wrlock(&t->lock);
+		t->slot[m->index] = NULL;
+		pthread_rwlock_unlock(&t->lock);
+	}
 	pthread_mutex_lock(&m->dev->lock);
 	mr->pd->n_mr--;
 	pthread_mutex_unlock(&m->dev->lock);

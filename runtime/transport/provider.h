@@ -9,10 +9,12 @@
  * provider's size (ops->device_size, ops->qp_size), so the generic object is
  * embedded in the provider's struct and recovered with container_of
  * (to_shm_qp() in runtime/shm/shm.h), as rdma-core's providers do; PDs, MRs
- * and CQs are generic (no provider needs more yet).  A provider whose
- * objects live elsewhere (ibverbs: in rdma-core) will need ops for PD, MR
- * and CQ that the core calls instead of its generic code, and its own
- * post/poll; they are to be added with it, not before.
+ * and CQs are generic.  A provider whose objects live elsewhere (ibverbs: in
+ * the NIC, through rdma-core) sets the optional PD/MR/CQ/post hooks at the
+ * end of struct tp_provider_ops: the core then allocates those objects with
+ * the provider's size and calls the hooks instead of its generic code (key
+ * table, CQ ring, work queues), keeping only argument checks, child counts
+ * and the QP state machine.
  *
  * Concurrency contract (what the core guarantees and expects):
  *   - tp_device.lock guards the child counts of the device and its PDs and
@@ -303,11 +305,41 @@ struct tp_provider_ops {
 	/* Optional: make progress without blocking (tp_cq_poll calls it when
 	 * the CQ is empty); NULL when the provider's own thread does it all. */
 	void (*progress)(struct tp_device *dev);
+
+	/* Optional hooks for a provider that owns its PDs, MRs, CQs and work
+	 * queues (ibverbs); NULL (and size 0) = the core's generic code, as for
+	 * shm and udp.  Sizes are the provider's structs embedding struct
+	 * tp_pd, struct tp_mr_obj, struct tp_cq.  The core checks arguments
+	 * and keeps the child counts; the hooks do the rest. */
+	size_t pd_size, mr_size, cq_size;
+	/* pd->dev is set; 0 or -errno with the reason. */
+	int (*pd_init)(struct tp_pd *pd);
+	void (*pd_fini)(struct tp_pd *pd);
+	/* m->mr holds the checked pd, addr, length and access: register it and
+	 * set m->mr.lkey/rkey (the core's key table is not used). */
+	int (*mr_init)(struct tp_mr_obj *m);
+	void (*mr_fini)(struct tp_mr_obj *m);
+	/* All six or none.  cq_init gets cq->dev and cq->size set and sets
+	 * cq->efd (what tp_cq_fd returns; the provider closes it in cq_fini);
+	 * the core's ring, lock and eventfd are not used.  The others implement
+	 * tp_cq_poll/wait/req_notify/ack_notify after the core's NULL checks. */
+	int (*cq_init)(struct tp_cq *cq, int cqe);
+	void (*cq_fini)(struct tp_cq *cq);
+	int (*cq_poll)(struct tp_cq *cq, int n, struct tp_wc *wc);
+	int (*cq_wait)(struct tp_cq *cq, int timeout_ms);
+	int (*cq_req_notify)(struct tp_cq *cq);
+	int (*cq_ack_notify)(struct tp_cq *cq);
+	/* Both or none: tp_post_send/tp_post_recv go straight here (qp, wr and
+	 * bad non-NULL, n >= 0; no lock held) and the generic work queues are
+	 * not allocated, so post_send_kick is never called. */
+	int (*post_send)(struct tp_qp *qp, const struct tp_send_wr *wr, int n, int *bad);
+	int (*post_recv)(struct tp_qp *qp, const struct tp_recv_wr *wr, int n, int *bad);
 };
 
 /* Providers the core knows (core.c's table); NULL ops = not built yet. */
 extern const struct tp_provider_ops shm_provider_ops;
 extern const struct tp_provider_ops udp_provider_ops;
+extern const struct tp_provider_ops ibverbs_provider_ops;
 
 /* Monotonic time in microseconds. */
 uint64_t tp_now_us(void);

@@ -111,7 +111,8 @@ struct tp_qp *tp_qp_create(struct tp_pd *pd, const struct tp_qp_init_attr *init)
 	*qp = (struct tp_qp){ .pd = pd, .dev = pd->dev, .send_cq = init->send_cq,
 			      .recv_cq = init->recv_cq, .init = *init, .state = TP_QPS_RESET };
 	pthread_mutex_init(&qp->lock, NULL);
-	if (sq_alloc(&qp->sq, init) < 0 || rq_alloc(&qp->rq, init) < 0)
+	/* A provider that posts itself (ops->post_send) keeps its own queues. */
+	if (!ops->post_send && (sq_alloc(&qp->sq, init) < 0 || rq_alloc(&qp->rq, init) < 0))
 		goto err_free_wq;
 	if (ops->qp_init(qp) < 0)
 		goto err_free_wq_quiet;
@@ -380,6 +381,8 @@ int tp_post_send(struct tp_qp *qp, const struct tp_send_wr *wr, int n, int *bad)
 		return loom_err_set(EINVAL, "transport: post_send: qp=%p wr=%p n=%d", (void *)qp,
 				    (const void *)wr, n);
 	}
+	if (qp->dev->ops->post_send)
+		return qp->dev->ops->post_send(qp, wr, n, bad);
 	pthread_mutex_lock(&qp->lock);
 	err = post_send_locked(qp, wr, n, bad);
 	pthread_mutex_unlock(&qp->lock);
@@ -440,6 +443,8 @@ int tp_post_recv(struct tp_qp *qp, const struct tp_recv_wr *wr, int n, int *bad)
 		return loom_err_set(EINVAL, "transport: post_recv: qp=%p wr=%p n=%d", (void *)qp,
 				    (const void *)wr, n);
 	}
+	if (qp->dev->ops->post_recv)
+		return qp->dev->ops->post_recv(qp, wr, n, bad);
 	pthread_mutex_lock(&qp->lock);
 	err = post_recv_locked(qp, wr, n, bad);
 	pthread_mutex_unlock(&qp->lock);
