@@ -24,7 +24,7 @@ static const struct tp_provider_entry {
 	const char *name;
 	const struct tp_provider_ops *ops;
 } tp_providers[] = {
-	{ "udp", NULL },
+	{ "udp", &udp_provider_ops },
 	{ "shm", &shm_provider_ops },
 	{ "ibverbs", &ibverbs_provider_ops },
 };

@@ -1,0 +1,322 @@
+/*
+ * udp_net.c - the udp provider's wire: sockets, receiving a batch of
+ * datagrams and handing each to its QP's engine after the checks a RoCEv2
+ * NIC makes on ingress, and sending one packet (headers and ICRC built
+ * around the payload without copying it: sendmsg of [headers, payload
+ * pieces..., pad + ICRC]).
+ *
+ * Ingress checks, in order (IBA 9.6 packet checks; a failure is a silent
+ * drop, counted):
+ *   1. length >= BTH + ICRC, not truncated (malformed);
+ *   2. ICRC over the IPv4/UDP header as the kernel wrote it (see roce.h on
+ *      the socket case) and the packet (icrc_errors);
+ *   3. destination QP exists and is past INIT, packet from the QP's peer
+ *      IPv4 address (the source port varies per QP; rxe checks the same);
+ *   4. the strict parser with the QP's path MTU (roce_pkt_parse): a length
+ *      error in a request goes to the responder, which NAKs it as an
+ *      invalid request (IBA 9.7.4.1.6); anything else is dropped.
+ * CNPs are accepted and ignored (no congestion control here).
+ *
+ * Egress: the ICRC is computed over the payload where it lies (registered
+ * memory), then sendmsg copies it.  Memory the application changes while a
+ * packet of it is being sent (undefined data in IBA) can thus go out with
+ * an ICRC that no longer matches; the receiver drops it as corrupt and the
+ * protocol retransmits, where a NIC would have sent the mixed bytes.
+ *
+ * Concurrency: the receive side is the progress thread's alone; udp_tx runs
+ * under the sending QP's lock (requester in any thread, responder in the
+ * progress thread).
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "loom/err.h"
+#include "udp.h"
+
+#define UDP_RX_BATCHES 8 /* recvmmsg calls per pass before timers get a turn */
+
+struct udp_rx_ring {
+	struct mmsghdr msg[UDP_RX_BATCH];
+	struct iovec iov[UDP_RX_BATCH];
+	struct sockaddr_in from[UDP_RX_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} ctl[UDP_RX_BATCH];
+	uint8_t data[UDP_RX_BATCH][UDP_RX_BUF];
+};
+
+/* ---- sockets --------------------------------------------------------------- */
+
+static int sockopt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val));
+}
+
+/* A buffer size: the FORCE variant (root) ignores rmem_max/wmem_max. */
+static void sockbuf(int fd, bool rcv, uint64_t bytes)
+{
+	int v = bytes > (1u << 30) ? 1 << 30 : (int)bytes;
+
+	if (!bytes)
+		return;
+	if (sockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUFFORCE : SO_SNDBUFFORCE, v) < 0)
+		sockopt(fd, SOL_SOCKET, rcv ? SO_RCVBUF : SO_SNDBUF, v);
+}
+
+int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint64_t sndbuf,
+		    struct sockaddr_in *bound)
+{
+	char ip[INET_ADDRSTRLEN];
+	socklen_t blen = sizeof(*bound);
+	int fd, err;
+
+	inet_ntop(AF_INET, &at->sin_addr, ip, sizeof(ip));
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return loom_err_set(errno, "udp: socket: %s", strerror(errno));
+	/* DF and IP ID 0 on an unconnected socket (the ICRC depends on it),
+	 * UDP checksum 0 as RoCEv2 sends it. */
+	if (sockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO) < 0 ||
+	    sockopt(fd, SOL_SOCKET, SO_NO_CHECK, 1) < 0 ||
+	    (rx && sockopt(fd, IPPROTO_IP, IP_PKTINFO, 1) < 0)) {
+		err = loom_err_set(errno, "udp: setsockopt: %s", strerror(errno));
+		goto err_close;
+	}
+	sockbuf(fd, true, rcvbuf);
+	sockbuf(fd, false, sndbuf);
+	if (bind(fd, (const struct sockaddr *)at, sizeof(*at)) < 0) {
+		err = loom_err_set(errno, "udp: bind %s:%u: %s", ip, ntohs(at->sin_port),
+				   strerror(errno));
+		goto err_close;
+	}
+	if (getsockname(fd, (struct sockaddr *)bound, &blen) < 0) {
+		err = loom_err_set(errno, "udp: getsockname: %s", strerror(errno));
+		goto err_close;
+	}
+	return fd;
+
+err_close:
+	close(fd);
+	return err;
+}
+
+int udp_rx_ring_alloc(struct udp_device *ud)
+{
+	struct udp_rx_ring *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return loom_err_set(ENOMEM, "udp: out of memory for receive buffers");
+	for (int i = 0; i < UDP_RX_BATCH; i++) {
+		r->iov[i] = (struct iovec){ .iov_base = r->data[i], .iov_len = UDP_RX_BUF };
+		r->msg[i].msg_hdr = (struct msghdr){ .msg_name = &r->from[i],
+						     .msg_iov = &r->iov[i], .msg_iovlen = 1 };
+	}
+	ud->rx = r;
+	return 0;
+}
+
+void udp_rx_ring_free(struct udp_device *ud)
+{
+	free(ud->rx);
+	ud->rx = NULL;
+}
+
+/* ---- receiving --------------------------------------------------------------- */
+
+/* The IPv4/UDP context of datagram i as the kernel delivered it. */
+static void rx_context(struct udp_device *ud, int i, struct roce_ipv4_udp *ip)
+{
+	struct msghdr *h = &ud->rx->msg[i].msg_hdr;
+	uint32_t daddr = ud->local.sin_addr.s_addr;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			daddr = pi.ipi_addr.s_addr;
+		}
+	roce_ipv4_udp_socket(ip, ntohl(ud->rx->from[i].sin_addr.s_addr),
+			     ntohs(ud->rx->from[i].sin_port), ntohl(daddr),
+			     ntohs(ud->local.sin_port));
+}
+
+void udp_rx_flush(struct udp_device *ud)
+{
+	uint64_t now = tp_now_us();
+
+	for (unsigned i = 0; i < ud->n_dirty; i++) {
+		struct udp_qp *q = ud->dirty[i];
+
+		pthread_mutex_lock(&q->qp.lock);
+		q->dirty = false;
+		udp_qp_service(q, now);
+		pthread_mutex_unlock(&q->qp.lock);
+	}
+	ud->n_dirty = 0;
+}
+
+static int rx_batch(struct udp_device *ud)
+{
+	struct udp_rx_ring *r = ud->rx;
+	int n;
+
+	for (int i = 0; i < UDP_RX_BATCH; i++) {
+		r->msg[i].msg_hdr.msg_namelen = sizeof(r->from[i]);
+		r->msg[i].msg_hdr.msg_control = r->ctl[i].buf;
+		r->msg[i].msg_hdr.msg_controllen = sizeof(r->ctl[i].buf);
+		r->msg[i].msg_hdr.msg_flags = 0;
+	}
+	n = recvmmsg(ud->fd, r->msg, UDP_RX_BATCH, MSG_DONTWAIT, NULL);
+	return n < 0 ? 0 : n;
+}
+
+bool udp_rx_drain(struct udp_device *ud, uint64_t now)
+{
+	bool any = false;
+
+	for (int b = 0; b < UDP_RX_BATCHES; b++) {
+		int n = rx_batch(ud);
+
+		for (int i = 0; i < n; i++) {
+			struct roce_ipv4_udp ip;
+			size_t len = ud->rx->msg[i].msg_len;
+
+			tp_count(&ud->dev, TP_CNT(rx_packets), 1);
+			if (ud->rx->msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				tp_count(&ud->dev, TP_CNT(malformed), 1);
+				continue;
+			}
+			rx_context(ud, i, &ip);
+			if (ud->fault.on)
+				udp_fault_rx(ud, ud->rx->data[i], len, &ip, now);
+			else
+				udp_rx_deliver(ud, ud->rx->data[i], len, &ip, now);
+		}
+		udp_rx_flush(ud);
+		any |= n > 0;
+		if (n < UDP_RX_BATCH)
+			break;
+	}
+	return any;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Checks 1-2: length and ICRC. */
+static bool rx_icrc_ok(struct udp_device *ud, const uint8_t *buf, size_t len,
+		       const struct roce_ipv4_udp *ip)
+{
+	if (len < ROCE_BTH_BYTES + ROCE_ICRC_BYTES) {
+		tp_count(&ud->dev, TP_CNT(malformed), 1);
+		return false;
+	}
+	if (roce_icrc_udp(ip, buf, len) != get_le32(buf + len - ROCE_ICRC_BYTES)) {
+		tp_count(&ud->dev, TP_CNT(icrc_errors), 1);
+		UDP_TRACE(ud, "rx: ICRC mismatch, %zu bytes from port %u dropped", len, ip->sport);
+		return false;
+	}
+	return true;
+}
+
+/* Check 4 and dispatch (q locked, in RTR, RTS or SQD). */
+static void rx_dispatch(struct udp_qp *q, const uint8_t *buf, size_t len, uint64_t now)
+{
+	struct roce_pkt pkt;
+	int err = roce_pkt_parse(&pkt, buf, len, q->mtu, NULL);
+	bool request = pkt.op && (pkt.op->flags & ROCE_OPF_REQUEST);
+
+	if (err && !(request && roce_perr_is_length(pkt.err))) {
+		tp_count(q->qp.dev, TP_CNT(malformed), 1);
+		UDP_TRACE(q->ud, "qp %u rx: dropped: %s", q->qp.qp_num, loom_err_msg());
+		return;
+	}
+	tp_count(q->qp.dev, TP_CNT(rx_bytes), pkt.payload_bytes);
+	if (request) {
+		udp_resp_rx(q, &pkt, err ? pkt.err : ROCE_PERR_NONE, now);
+	} else if (pkt.op->flags & ROCE_OPF_RESPONSE) {
+		if (q->qp.state == TP_QPS_RTS || q->qp.state == TP_QPS_SQD)
+			udp_comp_rx(q, &pkt, now);
+	}
+	/* A CNP (neither): no congestion control to tell. */
+}
+
+void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
+		    const struct roce_ipv4_udp *ip, uint64_t now)
+{
+	uint32_t dqpn;
+	struct udp_qp *q;
+	enum tp_qp_state st;
+
+	if (!rx_icrc_ok(ud, buf, len, ip))
+		return;
+	dqpn = (uint32_t)buf[ROCE_BTH_DQPN] << 16 | (uint32_t)buf[ROCE_BTH_DQPN + 1] << 8 |
+	       buf[ROCE_BTH_DQPN + 2];
+	q = udp_qp_lookup(ud, dqpn);
+	if (!q) {
+		tp_count(&ud->dev, TP_CNT(malformed), 1);
+		UDP_TRACE(ud, "rx: no QP %u, dropped", dqpn);
+		return;
+	}
+	pthread_mutex_lock(&q->qp.lock);
+	st = q->qp.state;
+	if ((st == TP_QPS_RTR || st == TP_QPS_RTS || st == TP_QPS_SQD) &&
+	    htonl(ip->saddr) == q->dest.sin_addr.s_addr) {
+		rx_dispatch(q, buf, len, now);
+		udp_qp_mark_dirty(q);
+	} else {
+		tp_count(&ud->dev, TP_CNT(malformed), 1);
+	}
+	pthread_mutex_unlock(&q->qp.lock);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+void udp_send_iov(struct udp_device *ud, int fd, const struct sockaddr_in *to,
+		  const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = sizeof(*to),
+			    .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+
+	if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
+		UDP_TRACE(ud, "tx: sendmsg: %s (packet lost)", strerror(errno));
+}
+
+void udp_tx(struct udp_qp *q, struct roce_pkt *pkt, const struct iovec *iov, int iovcnt)
+{
+	uint8_t hdr[ROCE_HDR_MAX_BYTES], trl[ROCE_TRAILER_MAX_BYTES];
+	struct iovec v[2 + 32];
+	size_t nh, nt, len;
+	int n = 0;
+
+	if (iovcnt > 32 ||
+	    roce_pkt_encode_iov(hdr, &nh, trl, &nt, pkt, iov, iovcnt, q->mtu, &q->ip_tx) < 0) {
+		UDP_TRACE(q->ud, "qp %u tx: cannot build %s: %s", q->qp.qp_num,
+			  roce_opcode_name(pkt->bth.opcode), loom_err_msg());
+		return;
+	}
+	v[n++] = (struct iovec){ .iov_base = hdr, .iov_len = nh };
+	len = nh + nt;
+	for (int i = 0; i < iovcnt; i++) {
+		v[n++] = iov[i];
+		len += iov[i].iov_len;
+	}
+	v[n++] = (struct iovec){ .iov_base = trl, .iov_len = nt };
+	tp_count(q->qp.dev, TP_CNT(tx_packets), 1);
+	tp_count(q->qp.dev, TP_CNT(tx_bytes), len - nh - nt);
+	UDP_TRACE(q->ud, "qp %u tx %s psn %u%s len %zu%s%s", q->qp.qp_num,
+		  roce_opcode_name(pkt->bth.opcode), pkt->bth.psn, pkt->bth.ack_req ? " ackreq" : "",
+		  len, pkt->bth.opcode == ROCE_OP_ACK ? " " : "",
+		  pkt->bth.opcode == ROCE_OP_ACK ? roce_aeth_syn_name(pkt->aeth.syndrome) : "");
+	if (q->ud->fault.on)
+		udp_fault_tx(q, v, n, len);
+	else
+		udp_send_iov(q->ud, q->fd, &q->dest, v, n);
+}
