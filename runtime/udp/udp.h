@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "loom/rng.h"
@@ -251,6 +252,21 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
  * caller holds the MR read lock when iov points into registered memory.
  * Counts tx_packets and tx_bytes (payload). */
 void udp_tx(struct udp_qp *q, struct roce_pkt *pkt, const struct iovec *iov, int iovcnt);
+/* Packets built now and sent later with one sendmmsg (no faults on; with
+ * faults udp_tx_add sends at once).  The payload is read by the flush: the
+ * caller holds the MR read lock from the first udp_tx_add to the flush. */
+#define UDP_TX_BATCH 16	/* datagrams per sendmmsg */
+#define UDP_TX_IOV (2 + 32) /* header, payload pieces, trailer */
+struct udp_tx_batch {
+	unsigned n;
+	struct mmsghdr msg[UDP_TX_BATCH];
+	struct iovec v[UDP_TX_BATCH][UDP_TX_IOV];
+	uint8_t hdr[UDP_TX_BATCH][ROCE_HDR_MAX_BYTES];
+	uint8_t trl[UDP_TX_BATCH][ROCE_TRAILER_MAX_BYTES];
+};
+void udp_tx_add(struct udp_qp *q, struct udp_tx_batch *b, struct roce_pkt *pkt,
+		const struct iovec *iov, int iovcnt);
+void udp_tx_flush(struct udp_qp *q, struct udp_tx_batch *b);
 /* sendmsg one datagram (iovcnt pieces) from fd to to; a failure is a lost
  * packet, as on a congested link. */
 void udp_send_iov(struct udp_device *ud, int fd, const struct sockaddr_in *to,

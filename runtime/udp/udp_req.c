@@ -33,7 +33,8 @@
  *
  * Concurrency: runs under the QP's tp_qp.lock, from tp_post_send (the
  * kick) or from the progress thread; the MR table's read lock is held from
- * a key check to the end of the sendmsg that reads the memory.
+ * a key check to the end of the sendmsg (sendmmsg of a batch of a
+ * message's packets) that reads the memory.
  */
 #include "udp.h"
 
@@ -204,7 +205,9 @@ static enum req_state req_start_wqe(struct req_ctx *c)
 	return is_rd_atomic(op) ? REQ_SEND_ATOMIC : REQ_SEND_DATA;
 }
 
-static enum req_state req_send_data(struct req_ctx *c)
+/* Build one SEND/WRITE packet of c->w (at sq.next_off) into b; whether it
+ * was the message's last. */
+static bool req_data_pkt(struct req_ctx *c, struct udp_tx_batch *b)
 {
 	struct udp_qp *q = c->q;
 	struct tp_send_wqe *w = c->w;
@@ -226,16 +229,31 @@ static enum req_state req_send_data(struct req_ctx *c)
 	p.imm = w->wr.imm_data;
 	if (ack_req)
 		q->sq.since_ackreq = 0;
-	tp_mr_read_lock(q->qp.dev); /* keeps the memory registered during sendmsg */
-	udp_tx(q, &p, iov, n);
-	tp_mr_read_unlock(q->qp.dev);
+	udp_tx_add(q, b, &p, iov, n);
 	req_sent(q, 1, c->now);
-	if (!last) {
-		q->sq.next_off = off + len;
+	q->sq.next_off = last ? 0 : off + len;
+	return last;
+}
+
+/* The packets of the current SEND/WRITE the window allows, up to one
+ * sendmmsg batch (one syscall instead of one per packet). */
+static enum req_state req_send_data(struct req_ctx *c)
+{
+	struct udp_qp *q = c->q;
+	struct udp_tx_batch b;
+	bool last;
+
+	b.n = 0;
+	tp_mr_read_lock(q->qp.dev); /* keeps the memory registered until it is sent */
+	do
+		last = req_data_pkt(c, &b);
+	while (!last && b.n < UDP_TX_BATCH &&
+	       roce_psn_diff(q->sq.psn, q->sq.comp_psn) < (int32_t)q->sq.cwnd);
+	udp_tx_flush(q, &b);
+	tp_mr_read_unlock(q->qp.dev);
+	if (!last)
 		return REQ_CHECK_LIMITS;
-	}
 	q->sq.next++;
-	q->sq.next_off = 0;
 	return REQ_NEXT_WQE;
 }
 

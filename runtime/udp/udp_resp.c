@@ -148,8 +148,9 @@ static uint8_t read_opcode(bool first, bool last)
 	return last ? ROCE_OP_READ_RESP_LAST : ROCE_OP_READ_RESP_MIDDLE;
 }
 
-/* Send one READ response; false when the memory is no longer readable. */
-static bool read_one(struct udp_qp *q)
+/* Build one READ response into b; false when the memory is no longer
+ * readable.  Caller holds the MR read lock until b is flushed. */
+static bool read_one(struct udp_qp *q, struct udp_tx_batch *b)
 {
 	struct udp_read_stream *rd = &q->resp.rd;
 	uint32_t len = rd->left < q->mtu ? rd->left : q->mtu;
@@ -157,15 +158,11 @@ static bool read_one(struct udp_qp *q)
 	struct roce_pkt p = resp_pkt(q, read_opcode(rd->first, last), rd->psn,
 				     roce_aeth_syn_ack(ROCE_AETH_CREDIT_INVALID), rd->msn);
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)rd->va, .iov_len = len };
-	enum tp_wc_status s;
 
-	tp_mr_read_lock(q->qp.dev);
-	s = tp_mr_check(q->qp.pd, rd->rkey, rd->va, len, TP_ACCESS_REMOTE_READ, true);
-	if (s == TP_WC_SUCCESS)
-		udp_tx(q, &p, &iov, len ? 1 : 0);
-	tp_mr_read_unlock(q->qp.dev);
-	if (s != TP_WC_SUCCESS)
+	if (tp_mr_check(q->qp.pd, rd->rkey, rd->va, len, TP_ACCESS_REMOTE_READ, true) !=
+	    TP_WC_SUCCESS)
 		return false;
+	udp_tx_add(q, b, &p, &iov, len ? 1 : 0);
 	rd->va += len;
 	rd->left -= len;
 	rd->first = false;
@@ -174,17 +171,30 @@ static bool read_one(struct udp_qp *q)
 	return true;
 }
 
+/* Send up to budget READ responses, a sendmmsg batch at a time (the MR
+ * read lock is held per batch, from the key check until it is sent). */
 void udp_resp_read_pump(struct udp_qp *q, unsigned budget)
 {
 	struct udp_read_stream *rd = &q->resp.rd;
+	struct udp_tx_batch b;
+	bool ok = true;
 
-	while (rd->active && budget--) {
-		if (!read_one(q)) { /* deregistered mid-READ */
-			rd->active = false;
-			resp_send_ack(q, rd->psn, roce_aeth_syn_nak(ROCE_NAK_REMOTE_ACCESS));
-			tp_qp_to_err(&q->qp);
-			return;
+	b.n = 0;
+	tp_mr_read_lock(q->qp.dev);
+	while (rd->active && budget-- && (ok = read_one(q, &b))) {
+		if (b.n == UDP_TX_BATCH) {
+			udp_tx_flush(q, &b);
+			tp_mr_read_unlock(q->qp.dev);
+			tp_mr_read_lock(q->qp.dev);
 		}
+	}
+	udp_tx_flush(q, &b);
+	tp_mr_read_unlock(q->qp.dev);
+	if (!ok) { /* deregistered mid-READ */
+		rd->active = false;
+		resp_send_ack(q, rd->psn, roce_aeth_syn_nak(ROCE_NAK_REMOTE_ACCESS));
+		tp_qp_to_err(&q->qp);
+		return;
 	}
 	if (!rd->active && covers_ack(q, rd->last_psn))
 		q->resp.ack_pending = false; /* the last response covers it */
