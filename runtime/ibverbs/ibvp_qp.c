@@ -206,23 +206,6 @@ void ibvp_qp_mark_err(struct ibvp_qp *q)
 
 /* ---- posting ---------------------------------------------------------------------------- */
 
-static enum tp_wc_opcode send_wc_opcode(enum tp_wr_opcode op)
-{
-	switch (op) {
-	case TP_WR_RDMA_WRITE:
-	case TP_WR_RDMA_WRITE_WITH_IMM:
-		return TP_WC_RDMA_WRITE;
-	case TP_WR_RDMA_READ:
-		return TP_WC_RDMA_READ;
-	case TP_WR_ATOMIC_CMP_SWP:
-		return TP_WC_COMP_SWAP;
-	case TP_WR_ATOMIC_FETCH_ADD:
-		return TP_WC_FETCH_ADD;
-	default:
-		return TP_WC_SEND;
-	}
-}
-
 static bool is_atomic(enum tp_wr_opcode op)
 {
 	return op == TP_WR_ATOMIC_CMP_SWP || op == TP_WR_ATOMIC_FETCH_ADD;
@@ -341,7 +324,7 @@ static int post_send_locked(struct ibvp_qp *q, const struct tp_send_wr *wr, int 
 			}
 			q->sq.slot[(tail + k) % q->sq.size] = (struct ibvp_slot){
 				.wr_id = w->wr_id, .length = (uint32_t)len,
-				.opcode = (uint8_t)send_wc_opcode(w->opcode),
+				.opcode = (uint8_t)tp_wc_opcode_of_wr(w->opcode),
 				.result_addr = is_atomic(w->opcode) ? w->sg_list[0].addr : 0 };
 			send_wr_fill(q, w, tail + k, &iw[k]);
 			if (k)

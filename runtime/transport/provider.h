@@ -185,6 +185,10 @@ int tp_cq_push(struct tp_cq *cq, const struct tp_wc *wc);
 
 /* ---- queue pairs -------------------------------------------------------------- */
 
+/* The completion opcode of a send WR's opcode (what its requester completion
+ * reports). */
+enum tp_wc_opcode tp_wc_opcode_of_wr(enum tp_wr_opcode op);
+
 /* A send WR as the core queued it: the caller's WR with its SGE list (and
  * inline bytes) copied into storage owned by the queue. */
 struct tp_send_wqe {

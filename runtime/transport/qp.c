@@ -203,7 +203,7 @@ int tp_qp_query(struct tp_qp *qp, struct tp_qp_attr *attr)
 
 /* ---- completions and flushing ------------------------------------------------------- */
 
-static enum tp_wc_opcode wc_opcode(enum tp_wr_opcode op)
+enum tp_wc_opcode tp_wc_opcode_of_wr(enum tp_wr_opcode op)
 {
 	switch (op) {
 	case TP_WR_SEND:
@@ -235,7 +235,7 @@ void tp_sq_complete(struct tp_qp *qp, enum tp_wc_status status, uint32_t vendor_
 	struct tp_wc wc = {
 		.wr_id = w->wr.wr_id,
 		.status = status,
-		.opcode = wc_opcode(w->wr.opcode),
+		.opcode = tp_wc_opcode_of_wr(w->wr.opcode),
 		.byte_len = w->length,
 		.qp_num = qp->qp_num,
 		.vendor_err = vendor_err,
@@ -353,7 +353,7 @@ static int post_send_locked(struct tp_qp *qp, const struct tp_send_wr *wr, int n
 		if (err)
 			break;
 		if (qp->state == TP_QPS_ERR) {
-			flush_posted(qp, qp->send_cq, wr[i].wr_id, wc_opcode(wr[i].opcode));
+			flush_posted(qp, qp->send_cq, wr[i].wr_id, tp_wc_opcode_of_wr(wr[i].opcode));
 			continue;
 		}
 		if (qp->sq.tail - qp->sq.head == qp->sq.size) {
