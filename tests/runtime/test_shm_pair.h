@@ -24,12 +24,10 @@
 #include "loom/err.h"
 #include "loom/transport.h"
 #include "lt.h"
+#include "tp_test.h"
 
 #define PAIR_TIMEOUT_S 25 /* a side that takes longer has hung */
 
-#define ACCESS_ALL (TP_ACCESS_LOCAL_WRITE | TP_ACCESS_REMOTE_WRITE | TP_ACCESS_REMOTE_READ | \
-		    TP_ACCESS_REMOTE_ATOMIC)
-#define QP_ACCESS_ALL (TP_ACCESS_REMOTE_WRITE | TP_ACCESS_REMOTE_READ | TP_ACCESS_REMOTE_ATOMIC)
 
 /* Connection settings; zero fields take the defaults of cfg_default(). */
 struct cfg {
@@ -162,33 +160,6 @@ static inline void end_close(struct lt *t, struct end *e)
 }
 
 /* ---- waiting for completions ------------------------------------------------ */
-
-static inline uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* One completion from cq within timeout_ms; false (and a failure) if none. */
-static inline bool wait_wc(struct lt *t, struct tp_cq *cq, struct tp_wc *wc, int timeout_ms)
-{
-	uint64_t end_us = now_us() + (uint64_t)timeout_ms * 1000;
-
-	for (;;) {
-		int n = tp_cq_poll(cq, 1, wc);
-
-		if (n == 1)
-			return true;
-		LT_CHECK(t, n == 0, "poll: %d %s", n, loom_err_msg());
-		if (n < 0 || now_us() >= end_us)
-			break;
-		tp_cq_wait(cq, 10);
-	}
-	LT_CHECK(t, false, "no completion within %d ms", timeout_ms);
-	return false;
-}
 
 /* Expect exactly one completion with status and wr_id. */
 static inline void expect_wc(struct lt *t, struct tp_cq *cq, uint64_t wr_id, enum tp_wc_status st)

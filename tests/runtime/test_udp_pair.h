@@ -19,10 +19,8 @@
 #include "loom/rng.h"
 #include "loom/transport.h"
 #include "lt.h"
+#include "tp_test.h"
 
-#define ACCESS_ALL (TP_ACCESS_LOCAL_WRITE | TP_ACCESS_REMOTE_WRITE | TP_ACCESS_REMOTE_READ | \
-		    TP_ACCESS_REMOTE_ATOMIC)
-#define QP_ACCESS_ALL (TP_ACCESS_REMOTE_WRITE | TP_ACCESS_REMOTE_READ | TP_ACCESS_REMOTE_ATOMIC)
 #define OPTS_MAX 16
 
 /* Connection settings; cfg_default() gives sane values. */
@@ -165,14 +163,6 @@ static inline void pair_close(struct lt *t, struct end *a, struct end *b)
 
 /* ---- work requests ---------------------------------------------------------------- */
 
-static inline uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static inline struct tp_sge sge_of(const struct end *e, size_t off, uint32_t len)
 {
 	return (struct tp_sge){ .addr = (uintptr_t)e->buf + off, .length = len,
@@ -214,25 +204,6 @@ static inline int post_recv1(struct end *e, uint64_t wr_id, size_t off, uint32_t
 static inline uint64_t raddr(const struct end *e, size_t off)
 {
 	return (uintptr_t)e->buf + off;
-}
-
-/* One completion from cq within timeout_ms; false (and a failure) if none. */
-static inline bool wait_wc(struct lt *t, struct tp_cq *cq, struct tp_wc *wc, int timeout_ms)
-{
-	uint64_t end_us = now_us() + (uint64_t)timeout_ms * 1000;
-
-	for (;;) {
-		int n = tp_cq_poll(cq, 1, wc);
-
-		if (n == 1)
-			return true;
-		LT_CHECK(t, n == 0, "poll: %d %s", n, loom_err_msg());
-		if (n < 0 || now_us() >= end_us)
-			break;
-		tp_cq_wait(cq, 10);
-	}
-	LT_CHECK(t, false, "no completion within %d ms", timeout_ms);
-	return false;
 }
 
 /* Expect one completion with status st and wr_id; returns it in *out. */
