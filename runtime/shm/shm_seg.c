@@ -300,6 +300,7 @@ static void sweep_one(const char *name)
 {
 	char path[300];
 	struct shm_seg_hdr *h;
+	struct stat st;
 	int fd;
 	bool stale;
 
@@ -307,6 +308,12 @@ static void sweep_one(const char *name)
 	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
+	/* A segment another process is creating may not be sized yet: reading
+	 * its header page would be SIGBUS. */
+	if (fstat(fd, &st) < 0 || st.st_size < 4096) {
+		close(fd);
+		return;
+	}
 	h = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (h == MAP_FAILED)
