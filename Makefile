@@ -25,6 +25,7 @@ LDLIBS := -lopenblas -lm -lpthread
 # ---- sources -------------------------------------------------------------
 KERNELS_SRC := $(wildcard kernels/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c runtime/*/*.c)
+WORKLOADS_SRC := $(wildcard workloads/*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
 TESTLIB_SRC := tests/lib/lt.c
 TESTS_C_SRC := $(wildcard tests/*/test_*.c)
@@ -37,8 +38,9 @@ CUDA_SRC := $(wildcard kernels/cuda/*.cu)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 KERNELS_LIB := $(BUILD)/lib/libloom_kernels.a
 RUNTIME_LIB := $(if $(RUNTIME_SRC),$(BUILD)/lib/libloom_runtime.a)
+WORKLOADS_LIB := $(if $(WORKLOADS_SRC),$(BUILD)/lib/libloom_workloads.a)
 # Link order: a library before the ones it uses.
-LIBS := $(RUNTIME_LIB) $(KERNELS_LIB)
+LIBS := $(WORKLOADS_LIB) $(RUNTIME_LIB) $(KERNELS_LIB)
 LOOM := $(BUILD)/bin/loom
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TESTS_C_SRC)) $(patsubst %.cpp,$(BUILD)/%,$(TESTS_CXX_SRC))
 HELPER_BINS := $(patsubst %.c,$(BUILD)/%,$(HELPERS_SRC))
@@ -98,6 +100,12 @@ $(RUNTIME_LIB): $(call obj,$(RUNTIME_SRC))
 	rm -f $@ && ar rcs $@ $^
 endif
 
+ifneq ($(WORKLOADS_LIB),)
+$(WORKLOADS_LIB): $(call obj,$(WORKLOADS_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+endif
+
 $(LOOM): $(call obj,$(TOOLS_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -125,7 +133,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(LIBS)
 # With -j, `test: deps all` would compile while deps is still installing the
 # compilers: when deps is to be made, every compile waits for it.
 ifneq ($(filter deps test run bench test-asan test-gpu,$(MAKECMDGOALS)),)
-$(call obj,$(KERNELS_SRC) $(RUNTIME_SRC) $(TOOLS_SRC) $(TESTLIB_SRC) $(TESTS_C_SRC) $(HELPERS_SRC) \
+$(call obj,$(KERNELS_SRC) $(RUNTIME_SRC) $(WORKLOADS_SRC) $(TOOLS_SRC) $(TESTLIB_SRC) $(TESTS_C_SRC) $(HELPERS_SRC) \
 	$(BENCH_SRC)) $(patsubst %.cpp,$(BUILD)/obj/%.o,$(TESTS_CXX_SRC)) $(CUDA_OBJS) \
 	$(patsubst %.cu,$(BUILD)/cuda/%.o,$(GPU_TESTS_SRC)): | deps
 endif
@@ -133,12 +141,11 @@ endif
 test: deps all $(GPU_TEST_BINS) $(FUZZ_BINS)
 	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(GPU_TEST_BINS) $(TESTS_PY) $(FUZZ_SUITES)
 
-# The default experiment (until the live workload lands): [T]'s accumulation
-# finding, K = 4096 on two N(0, 1) matrices, without and with promotion.
+# The default experiment: the live workload, 4 ranks over shm (two modelled
+# nodes, two-hop EP), progress bar, summary, JSON line and a report in
+# $(BUILD)/run/ (scripts/run-default.sh).  RUN_ARGS go to `loom train`.
 run: deps $(LOOM)
-	$(LOOM) accum --dist normal --nc never
-	@echo
-	$(LOOM) accum --dist normal --nc 128
+	@scripts/run-default.sh $(BUILD) $(RUN_ARGS)
 
 bench: deps all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

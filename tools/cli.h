@@ -23,6 +23,7 @@ struct loom_cmd {
 /* Subcommands (one file each in tools/). */
 extern const struct loom_cmd loom_cmd_accum;
 extern const struct loom_cmd loom_cmd_perf;
+extern const struct loom_cmd loom_cmd_train;
 
 /* Parse an integer / float option value within [min, max]; on error print
  * "loom CMD: --OPT: reason" to stderr and return false. */

@@ -13,6 +13,7 @@
 static const struct loom_cmd *const cmds[] = {
 	&loom_cmd_accum,
 	&loom_cmd_perf,
+	&loom_cmd_train,
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
