@@ -224,6 +224,8 @@ static int flush_credits(struct comm *c, bool *moved)
 
 /* ---- completions ----------------------------------------------------------- */
 
+static int explain_failure(struct comm *c);
+
 static int on_recv(struct comm *c, struct comm_peer *p, const struct tp_wc *wc)
 {
 	unsigned kind = wc->imm_data >> COMM_IMM_KIND_SHIFT;
@@ -244,10 +246,14 @@ static int on_recv(struct comm *c, struct comm_peer *p, const struct tp_wc *wc)
 				  "over an error naming rank %d", op, p->rank, c->blame);
 	}
 	/* No rank named: most often the job itself failed (the bootstrap
-	 * says which rank), which this rank may not have looked at yet. */
-	if (kind == COMM_IMM_ABORT && boot_check(c->boot))
-		return comm_break(c, ECONNABORTED, "comm: %s: the job failed: %s", op,
-				  loom_err_msg());
+	 * says which rank), which may take this rank's bootstrap a moment
+	 * longer to hear than the abort took. */
+	if (kind == COMM_IMM_ABORT) {
+		int why = explain_failure(c);
+
+		if (why)
+			return why;
+	}
 	if (kind == COMM_IMM_ABORT)
 		return comm_break(c, ECONNABORTED, "comm: %s: rank %d broke its communicator "
 				  "(see its log)", op, p->rank);
@@ -271,6 +277,48 @@ static int on_recv(struct comm *c, struct comm_peer *p, const struct tp_wc *wc)
 	return 0;
 }
 
+/* A transfer to a peer failed. That is often the echo of a failure
+ * elsewhere: a rank that broke its communicator over another rank's death
+ * and exited, or the job itself failing. Before blaming the peer, give the
+ * bootstrap's verdict and any abort message already on its way up to
+ * EXPLAIN_MS to name the real culprit. Returns the break's error, or 0 when
+ * nothing better turned up (the caller blames the peer). */
+#define EXPLAIN_MS 1000
+static int explain_failure(struct comm *c)
+{
+	double end = comm_now_us() + EXPLAIN_MS * 1e3;
+	const char *op = comm_op_name(c->op);
+	struct tp_wc wc[COMM_POLL_BATCH];
+
+	while (comm_now_us() < end) {
+		int rc = boot_check(c->boot);
+
+		if (rc) {
+			c->blame = -1;
+			return comm_break(c, rc, "comm: %s: the job failed: %s", op, loom_err_msg());
+		}
+		int n = tp_cq_poll(c->cq, COMM_POLL_BATCH, wc);
+		for (int i = 0; i < n; i++) {
+			unsigned kind = wc[i].imm_data >> COMM_IMM_KIND_SHIFT;
+			uint32_t val = wc[i].imm_data & COMM_IMM_VAL_MASK;
+			int from = (int)(wc[i].wr_id >> 8);
+
+			if (wc[i].status == TP_WC_SUCCESS && wc[i].has_imm &&
+			    kind == COMM_IMM_ABORT && val > 0) {
+				c->blame = (int)val - 1;
+				return comm_break(c, ECONNABORTED, "comm: %s: rank %d broke its "
+						  "communicator over an error naming rank %d", op,
+						  from, c->blame);
+			}
+		}
+		if (n <= 0) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
 static int on_wc(struct comm *c, const struct tp_wc *wc)
 {
 	int rank = (int)(wc->wr_id >> 8);
@@ -281,6 +329,12 @@ static int on_wc(struct comm *c, const struct tp_wc *wc)
 		return comm_break(c, EPROTO, "comm: %s: completion with a foreign wr_id 0x%llx",
 				  comm_op_name(c->op), (unsigned long long)wc->wr_id);
 	p = &c->peers[rank];
+	if (wc->status != TP_WC_SUCCESS) {
+		int why = explain_failure(c);
+
+		if (why)
+			return why;
+	}
 	c->blame = rank;
 	if (wc->status != TP_WC_SUCCESS)
 		return comm_break(c, wc->status == TP_WC_RETRY_EXC_ERR ? ECONNRESET : EIO,
