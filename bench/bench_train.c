@@ -2,9 +2,10 @@
  * bench_train.c - throughput of the live workload (`loom train`, default
  * model) at 1, 2 and 4 ranks over shm, FP32 against FP8, with a per-step
  * breakdown (linear layers, dispatch/combine, all-reduce, waiting, the
- * rest) and the share of step time in the linear layers, next to the CPU
- * GEMM's own throughput on the model's largest linear shape measured in the
- * same run (the baseline: what the layers would reach with no overhead).
+ * rest) and the share of step time in the linear layers, next to the
+ * linear layer's own throughput alone (nn_linear_forward on the model's
+ * shapes, measured in the same run: what the layers reach with no training
+ * overhead around them; the training figure also includes the backward).
  *
  * Each configuration runs `loom train` (the binary beside this one) for
  * BENCH_TRAIN_STEPS steps (default 24) and reports the median step time;
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "loom/gemm.h"
+#include "loom/nn.h"
 #include "loom/quant.h"
 #include "loom/rng.h"
 
@@ -82,8 +84,11 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* GFLOP/s of one (m, n, k) NT GEMM: FP8 model (a) or the FP32 kernel. */
-static double gemm_rate(int fp8, int m, int n, int k)
+/* GFLOP/s of one (m, n, k) product: the workload's linear layer alone
+ * (nn_linear_forward, quantization included for FP8) or, with ref = 1, the
+ * FP8 reference GEMM of kernels/ (gemm_fp8_nt model (a), operands
+ * quantized beforehand). Median of 5. */
+static double gemm_rate(enum nn_precision p, int ref, int m, int n, int k)
 {
 	float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)n * k);
 	float *c = malloc(sizeof(float) * (size_t)m * n);
@@ -102,10 +107,10 @@ static double gemm_rate(int fp8, int m, int n, int k)
 	double t[5];
 	for (int rep = 0; rep < 5; rep++) {
 		double t0 = now_s();
-		if (fp8)
+		if (ref)
 			gemm_fp8_nt(&g);
 		else
-			gemm_f32_blocked(0, 1, m, n, k, 1.0f, a, b, 0.0f, c);
+			nn_linear_forward(p, m, k, n, a, b, c);
 		t[rep] = now_s() - t0;
 	}
 	free(a), free(b), free(c), free(qa), free(qb), free(sa), free(sb);
@@ -126,12 +131,15 @@ int main(void)
 	if (steps < 2 || reps < 1 || reps > 15)
 		return fprintf(stderr, "bench_train: bad BENCH_TRAIN_STEPS/REPS\n"), 1;
 
-	/* Baseline: the CPU GEMM alone on the default model's shapes
+	/* Baseline: the linear layer alone on the default model's shapes
 	 * (1024 tokens of one rank's step x d 128 -> 256 and 128 -> 128). */
-	double f8 = 0.5 * (gemm_rate(1, 1024, 256, 128) + gemm_rate(1, 1024, 128, 128));
-	double f32 = 0.5 * (gemm_rate(0, 1024, 256, 128) + gemm_rate(0, 1024, 128, 128));
-	printf("CPU GEMM alone, 1024 x {256,128} x 128, median of 5: fp8 model (a) %.2f GFLOP/s, "
-	       "fp32 blocked %.2f GFLOP/s\n\n", f8, f32);
+	double f8 = 0.5 * (gemm_rate(NN_FP8, 0, 1024, 256, 128) + gemm_rate(NN_FP8, 0, 1024, 128, 128));
+	double f32 = 0.5 * (gemm_rate(NN_FP32, 0, 1024, 256, 128) +
+			    gemm_rate(NN_FP32, 0, 1024, 128, 128));
+	double ref = 0.5 * (gemm_rate(NN_FP8, 1, 1024, 256, 128) + gemm_rate(NN_FP8, 1, 1024, 128, 128));
+	printf("linear layer alone (nn_linear_forward), 1024 x {256,128} x 128, median of 5:\n"
+	       "  fp8 %.2f GFLOP/s (quantization included), fp32 %.2f GFLOP/s; kernels/ reference "
+	       "gemm_fp8_nt model (a): %.2f GFLOP/s\n\n", f8, f32, ref);
 	printf("live workload, default model, %d steps x %d runs (medians), shm:\n", steps, reps);
 	printf("%-6s %5s %10s %9s %9s %8s %8s %8s %8s %9s %10s %11s\n", "prec", "ranks",
 	       "tokens/s", "step_ms", "gemm_ms", "ep_ms", "ared_ms", "wait_ms", "rest_ms",

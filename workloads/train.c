@@ -644,8 +644,12 @@ int train_run(struct boot *boot, const struct train_opts *o, struct train_result
 void train_print_summary(FILE *f, const struct train_opts *o, int ranks,
 			 const struct train_result *r)
 {
-	fprintf(f, "loom train: %d steps, %d ranks over %s, precision %s\n", r->steps, ranks,
-		o->provider, nn_precision_name(o->model.precision));
+	if (ranks > 1)
+		fprintf(f, "loom train: %d steps, %d ranks over %s, precision %s\n", r->steps, ranks,
+			o->provider, nn_precision_name(o->model.precision));
+	else
+		fprintf(f, "loom train: %d steps, one process (no transport), precision %s\n",
+			r->steps, nn_precision_name(o->model.precision));
 	fprintf(f, "  train loss     %.4f nats/byte\n", r->train_loss);
 	fprintf(f, "  val loss       %.4f nats/byte (uniform guess: 5.545)\n", r->val_loss);
 	fprintf(f, "  throughput     %.0f tokens/s, %.1f ms/step (median), %.1f s wall\n",
