@@ -170,6 +170,6 @@ int main(void)
 		}
 	printf("\nstep_ms: wall per step on rank 0; gemm/ep/ared/wait: rank 0's time in linear "
 	       "layers, dispatch+combine, all-reduce, and (within the last two) blocked on "
-	       "peers;\nvs_alone: the layers' GFLOP/s inside training over the CPU GEMM alone.\n");
+	       "peers;\nvs_alone: the layers' GFLOP/s inside training (forward + backward) over the forward layer alone.\n");
 	return 0;
 }
