@@ -96,12 +96,14 @@ def test_precisions_deterministic_and_distinct(t):
     t.check(a["param_digest"] != seen["fp8"], "LogFMT combine changed nothing")
 
 
-# FP8 vs FP32: relative gap of the training loss after the same steps. The
-# paper reports < 0.25% at scale and over long runs; on this tiny model after
-# 60 steps we measured gaps of ~0.1-0.5% (see docs/ARCHITECTURE.md); the bound
-# is 2%, which a broken FP8 path (wrong scales, a missing promotion) exceeds
-# by far (a wrong scale shows as loss > 5 at once).
-FP8_GAP = 0.02
+# FP8 vs FP32: relative gap of the validation loss after the same steps. The
+# paper reports < 0.25% at scale and over long runs. Measured here: this tiny
+# model after 60 steps, 0.007% (fp32 3.52191, fp8 3.52214); the default model
+# after its 600 steps (`loom train --precision fp32|fp8`), 0.09% (1.92654 vs
+# 1.92483). The bound is 0.5%: a broken FP8 path (wrong scales, a missing
+# promotion, a transposed tile axis) exceeds it by far (a wrong scale shows as
+# a loss > 5 at once), while the tiny run's noise stays well below it.
+FP8_GAP = 0.005
 
 
 @r.case
@@ -112,7 +114,7 @@ def test_fp8_vs_fp32_loss_gap(t):
     gap = abs(f8["val_loss"] - f32["val_loss"]) / f32["val_loss"]
     print(f"    fp32 val {f32['val_loss']:.5f}, fp8 val {f8['val_loss']:.5f}, gap {gap:.4%}")
     t.check(f32["val_loss"] < 4.0, f"fp32 did not learn: {f32['val_loss']}")
-    t.check(gap < FP8_GAP, f"fp8 vs fp32 relative gap {gap:.4%} >= {FP8_GAP:.0%}")
+    t.check(gap < FP8_GAP, f"fp8 vs fp32 relative gap {gap:.4%} >= {FP8_GAP:.1%}")
 
 
 @r.case
