@@ -4,10 +4,11 @@
  * perftest's connection parameters (timeout 14, retry_cnt 7, rnr_retry 7,
  * min_rnr_timer 12, 16 outstanding READs/atomics each way, random PSN).
  *
- * The buffer has two halves of the largest message each: the first is what
- * this side sends or serves (READ source, SEND/WRITE source), the second
- * what the peer's WRITEs, SENDs and READ responses land in; keeping them
- * apart lets each side check the exact bytes the other moved.
+ * The buffer (tp_mem_alloc) has two halves of the largest message each:
+ * the first is what this side sends or serves (READ source, SEND/WRITE
+ * source), the second what the peer's WRITEs, SENDs and READ responses land
+ * in; keeping them apart lets each side check the exact bytes the other
+ * moved.
  *
  * udp: the device binds the side channel's local IPv4 address (the one the
  * peer reaches us at) and RoCEv2's port 4791, or any free port when 4791 is
@@ -109,9 +110,11 @@ static int make_objects(struct perf_ep *ep, const struct perf_opts *o, size_t ma
 	if (!ep->qp)
 		return perf_err_wrap(ENOMEM, "set up %s", o->provider);
 	ep->half = (max_size + 4095) & ~(size_t)4095;
-	ep->buf = aligned_alloc(4096, 2 * ep->half);
+	/* From the transport, as perftest allocates its buffers for the NIC:
+	 * shm passes payloads in such memory by reference (one copy). */
+	ep->buf = tp_mem_alloc(ep->dev, 2 * ep->half);
 	if (!ep->buf)
-		return loom_err_set(ENOMEM, "out of memory for a %zu-byte buffer", 2 * ep->half);
+		return perf_err_wrap(ENOMEM, "a %zu-byte buffer", 2 * ep->half);
 	memset(ep->buf, 0, 2 * ep->half); /* fault the pages in before any timing */
 	ep->mr = tp_mr_reg(ep->pd, ep->buf, 2 * ep->half, PERF_ACCESS);
 	if (!ep->mr)
@@ -180,6 +183,8 @@ void perf_ep_close(struct perf_ep *ep)
 		tp_qp_destroy(ep->qp);
 	if (ep->mr)
 		tp_mr_dereg(ep->mr);
+	if (ep->buf)
+		tp_mem_free(ep->dev, ep->buf);
 	if (ep->scq)
 		tp_cq_destroy(ep->scq);
 	if (ep->rcq)
@@ -188,6 +193,5 @@ void perf_ep_close(struct perf_ep *ep)
 		tp_pd_free(ep->pd);
 	if (ep->dev)
 		tp_device_close(ep->dev);
-	free(ep->buf);
 	memset(ep, 0, sizeof(*ep));
 }

@@ -121,6 +121,32 @@ struct tp_mr *tp_mr_reg(struct tp_pd *pd, void *addr, size_t length, unsigned ac
 /* Returns once no transfer into or out of the region is in progress. */
 int tp_mr_dereg(struct tp_mr *mr);
 
+/* ---- memory for transfers ------------------------------------------------- */
+
+/* Page-aligned, zeroed memory of at least len bytes for buffers that move
+ * through dev's QPs: ordinary memory to the caller, registered with
+ * tp_mr_reg like any other.  A provider may pass a local SGE that lies in
+ * such memory to the peer *by reference* instead of copying it, saving a
+ * copy (the role of MPI_Alloc_mem).  shm: a shared-memory file per block; the peer's provider
+ * copies straight out of it for SEND/WRITE, and writes READ responses
+ * straight into it; the target's memory is never exposed (its provider
+ * still checks rkey, bounds and rights against its own MRs).  Other
+ * providers: plain memory.
+ * Exposure: the bytes of such a block can be read and written by the peer
+ * processes of dev's QPs and by other processes of the same user; keep
+ * only transfer data in it.  As with any registered memory, the caller
+ * must not change a buffer a posted WR reads, nor free one, before the WR
+ * completes.
+ * NULL dev, len 0 or over 2^40: EINVAL; ENOMEM or the provider's reason
+ * (shm: /dev/shm full) otherwise.  tp_device_close is -EBUSY while blocks
+ * of the device are live. */
+void *tp_mem_alloc(struct tp_device *dev, size_t len);
+/* addr as tp_mem_alloc(dev, ...) returned it, else -EINVAL; -EBUSY while an
+ * MR of dev covers part of it (deregister first).  A peer that still maps
+ * the block keeps its pages until it drops the mapping; the block is never
+ * handed to anyone again. */
+int tp_mem_free(struct tp_device *dev, void *addr);
+
 /* ---- completion queues -------------------------------------------------- */
 
 struct tp_cq;
@@ -249,6 +275,11 @@ struct tp_qp_attr {
 	uint8_t min_rnr_timer;	  /* 0..31, IBA table 45 encoding */
 	uint8_t max_rd_atomic;	  /* outstanding READ/atomic as requester */
 	uint8_t max_dest_rd_atomic; /* ... as responder */
+	/* Output of tp_qp_query only (ignored by tp_qp_modify), as
+	 * ibv_qp_attr.sq_draining: in SQD, true while messages already started
+	 * are still being sent or acknowledged; false once the SQ is drained
+	 * (providers that cannot tell report false). */
+	bool sq_draining;
 };
 
 struct tp_qp *tp_qp_create(struct tp_pd *pd, const struct tp_qp_init_attr *init);

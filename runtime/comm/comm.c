@@ -134,8 +134,9 @@ static int alloc_regions(struct comm *c)
 
 	c->pd = tp_pd_alloc(c->dev);
 	c->cq = c->pd ? tp_cq_create(c->dev, cqe) : NULL;
-	c->tx_buf = aligned_alloc(4096, alen);
-	c->rx_buf = aligned_alloc(4096, alen);
+	/* Transport memory: shm passes WRITEs out of it by reference. */
+	c->tx_buf = tp_mem_alloc(c->dev, alen);
+	c->rx_buf = tp_mem_alloc(c->dev, alen);
 	if (!c->pd || !c->cq)
 		return loom_err_set(ENOMEM, "comm: %s: %s", c->pd ? "cq" : "pd", loom_err_msg());
 	if (!c->tx_buf || !c->rx_buf)
@@ -326,14 +327,16 @@ static int free_all(struct comm *c)
 		keep_err(&rc, tp_mr_dereg(c->tx_mr), "tx mr");
 	if (c->rx_mr)
 		keep_err(&rc, tp_mr_dereg(c->rx_mr), "rx mr");
+	if (c->tx_buf)
+		keep_err(&rc, tp_mem_free(c->dev, c->tx_buf), "tx buffer");
+	if (c->rx_buf)
+		keep_err(&rc, tp_mem_free(c->dev, c->rx_buf), "rx buffer");
 	if (c->cq)
 		keep_err(&rc, tp_cq_destroy(c->cq), "cq");
 	if (c->pd)
 		keep_err(&rc, tp_pd_free(c->pd), "pd");
 	if (c->dev)
 		keep_err(&rc, tp_device_close(c->dev), "device");
-	free(c->tx_buf);
-	free(c->rx_buf);
 	free(c->peers);
 	free(c->xf);
 	free(c);

@@ -29,7 +29,7 @@
 #include "../transport/provider.h"
 
 #define SHM_MAGIC 0x314d48534d4f4f4cull /* "LOOMSHM1" */
-#define SHM_VERSION 1
+#define SHM_VERSION 2		/* 2: by-reference records (SHM_F_REF) */
 #define SHM_REC 64			/* record alignment and header size */
 #define SHM_SLOT_HDR 4096		/* a slot's control page before its rings */
 #define SHM_NAME_PREFIX "loom-shm."
@@ -46,7 +46,7 @@ struct shm_seg_hdr {
 	uint64_t slot_bytes; /* stride of the slot table */
 	uint64_t slots_off;  /* offset of slot 0 */
 	int32_t pid;	     /* owner, for humans; liveness uses `life` */
-	_Atomic uint32_t closed;
+	_Atomic uint32_t closed; /* closed, or found dead (shm_seg.c) */
 	/* Robust, process-shared; held by the owner's progress thread for the
 	 * device's lifetime, so a dead owner reads as EOWNERDEAD. */
 	pthread_mutex_t life;
@@ -96,6 +96,10 @@ enum shm_rec_flags {
 	SHM_F_LAST = 1 << 1,
 	SHM_F_IMM = 1 << 2,
 	SHM_F_SOLICITED = 1 << 3,
+	/* By reference: the record has no payload; its bytes lie in the
+	 * requester's shared block a at offset b (shm_mem.c), ref_len of them.
+	 * On a READ request: the response goes straight into that block. */
+	SHM_F_REF = 1 << 4,
 };
 
 /* AETH syndromes (REFERENCE 7), reused as NAK codes and vendor_err. */
@@ -119,10 +123,11 @@ struct shm_rec {
 	uint32_t msg_len; /* whole message bytes */
 	uint32_t rkey;
 	uint32_t imm;
-	uint32_t rsvd2;
+	uint32_t ref_len; /* SHM_F_REF: message bytes the record stands for */
 	uint64_t offset; /* of this chunk in the message */
 	uint64_t raddr;	 /* message start in the responder's memory */
-	uint64_t a, b;	 /* atomics: compare/add, swap; responses: original */
+	uint64_t a, b;	 /* atomics: compare/add, swap; responses: original;
+			  * SHM_F_REF: block id, offset in the block */
 };
 
 _Static_assert(sizeof(struct shm_rec) == SHM_REC, "a record header is one cache line");
@@ -133,7 +138,22 @@ static inline uint64_t shm_rec_bytes(uint32_t payload)
 	return SHM_REC + (((uint64_t)payload + SHM_REC - 1) & ~(uint64_t)(SHM_REC - 1));
 }
 
+/* Message bytes a SEND/WRITE/READ-response record stands for. */
+static inline uint32_t shm_rec_span(const struct shm_rec *r)
+{
+	return (r->flags & SHM_F_REF) ? r->ref_len : r->len;
+}
+
 /* ---- process-local state --------------------------------------------------------- */
+
+/* A peer's shared block (tp_mem_alloc in the peer) mapped here. */
+struct shm_rmap {
+	uint64_t id; /* 0 = empty */
+	uint8_t *base;
+	size_t len;
+};
+
+#define SHM_RMAP_N 32 /* blocks of one peer kept mapped (direct-mapped by id) */
 
 /* A mapped peer segment (or our own, for a loopback connection). */
 struct shm_peer {
@@ -144,6 +164,17 @@ struct shm_peer {
 	int refs;
 	bool self;
 	_Atomic bool dead; /* liveness check failed once: stays dead */
+	/* Blocks of the peer mapped here: read side while copying through one,
+	 * write side to map or evict (shm_mem.c). */
+	pthread_rwlock_t rmap_lock;
+	struct shm_rmap rmap[SHM_RMAP_N];
+};
+
+/* One of this device's shared blocks (tp_mem_alloc). */
+struct shm_mem {
+	uintptr_t start;
+	size_t len;
+	uint64_t id;
 };
 
 /* Producer end of a ring in a peer's segment. */
@@ -178,6 +209,10 @@ struct shm_requester {
 	uint64_t next_live_us;
 	uint64_t seen_cons; /* peer's cons of our request ring at the last look */
 	uint64_t read_off;  /* READ response bytes placed for the SQ head */
+	/* Whether each outstanding READ/atomic was sent by reference, in
+	 * sending order (a FIFO of max_rd_atomic <= 255 entries). */
+	uint8_t rd_ref[256];
+	uint8_t rd_ref_head, rd_ref_tail;
 };
 
 struct shm_responder {
@@ -189,8 +224,10 @@ struct shm_responder {
 	uint32_t ack_psn;
 	unsigned unacked;
 	bool reading; /* streaming a READ response */
+	bool rd_ref;  /* ... straight into the requester's block */
 	uint32_t rd_psn, rd_rkey, rd_len;
 	uint64_t rd_addr, rd_off;
+	uint64_t rd_ref_id, rd_ref_off;
 };
 
 struct shm_device;
@@ -219,6 +256,7 @@ struct shm_device {
 	int seg_fd; /* kept to reserve and release QP slots */
 	unsigned max_qp;
 	uint64_t ring_bytes, chunk_bytes, spin_us;
+	uint64_t ref_min; /* smallest run of a shared block sent by reference */
 	bool poll_progress;
 	_Atomic uint64_t app_poll_us; /* the application's last progress pass */
 	pthread_rwlock_t qps_lock;
@@ -228,6 +266,13 @@ struct shm_device {
 	struct shm_peer *peers;
 	pthread_t thread;
 	_Atomic bool stop;
+	/* This device's shared blocks, sorted by start; mem_lock's read side
+	 * for lookups (requester, completer), write side to add or remove. */
+	pthread_rwlock_t mem_lock;
+	struct shm_mem *mems;
+	unsigned n_mems, cap_mems;
+	_Atomic unsigned n_mems_hint; /* n_mems, read without the lock */
+	uint64_t mem_next_id;
 };
 
 static inline struct shm_device *to_shm_dev(struct tp_device *dev)
@@ -274,6 +319,26 @@ bool shm_peer_alive(struct shm_peer *p);
 void shm_bell(struct shm_seg_hdr *h);
 int shm_futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_us);
 void shm_sweep_stale(void);
+
+/* ---- shm_mem.c: shared blocks, by-reference transfers ---- */
+int shm_mem_alloc(struct tp_device *dev, size_t len, void **out);
+void shm_mem_free(struct tp_device *dev, void *addr, size_t len);
+void shm_mem_fini(struct shm_device *sd);
+/* The run of [addr, addr + len) that starts at addr and lies wholly in one
+ * of sd's blocks (*id, *off set; returns its length) or wholly outside
+ * them (returns its length, *id = 0).  Caller holds mem_lock (read). */
+uint64_t shm_mem_run(struct shm_device *sd, uint64_t addr, uint64_t len, uint64_t *id,
+		     uint64_t *off);
+void shm_rmap_fini(struct shm_peer *p);
+/* Copy n bytes between local memory and bytes [off, off + n) of the peer's
+ * block id (to_peer: into it); 0, or -ENOENT (block gone) / -ERANGE
+ * (outside it) / -errno of the mapping. */
+int shm_rmap_copy(struct shm_peer *p, uint64_t id, uint64_t off, void *local, uint64_t n,
+		  bool to_peer);
+/* The same, scattering the block's bytes into bytes [msg_off, + n) of an
+ * SGE list (checked by the caller). */
+int shm_rmap_copy_sge(struct shm_peer *p, uint64_t id, uint64_t off, const struct tp_sge *sge,
+		      int n_sge, uint64_t msg_off, uint64_t n);
 
 /* ---- shm_ring.c: SPSC ring ends ---- */
 bool shm_tx_room(struct shm_tx *tx, uint64_t bytes);

@@ -119,8 +119,22 @@ static void rewind(struct shm_qp *q)
 	q->req.next = q->qp.sq.head;
 	q->req.next_off = 0;
 	q->req.rd_atomic = 0;
+	q->req.rd_ref_head = q->req.rd_ref_tail = 0;
 	q->req.read_off = 0;
 	q->req.halted = false;
+}
+
+/* Whether the oldest outstanding READ/atomic went by reference (shm_req.c);
+ * pop removes it. */
+static bool rd_ref_front(const struct shm_qp *q)
+{
+	return q->req.rd_ref_head != q->req.rd_ref_tail && q->req.rd_ref[q->req.rd_ref_head];
+}
+
+static void rd_ref_pop(struct shm_qp *q)
+{
+	if (q->req.rd_ref_head != q->req.rd_ref_tail)
+		q->req.rd_ref_head++;
 }
 
 /* ---- states ------------------------------------------------------------------- */
@@ -159,33 +173,40 @@ static enum comp_state comp_ack(struct comp_ctx *c)
 	return ack_through(c->q, c->rec.psn, true) ? COMP_CONSUME : COMP_BAD;
 }
 
+/* READ response data: copied out of the ring, or (SHM_F_REF) already
+ * written into our shared block by the responder, which only a READ sent
+ * by reference may receive.  The lkeys are checked either way, so a
+ * deregistered target fails alike. */
 static enum comp_state comp_read(struct comp_ctx *c)
 {
 	struct shm_qp *q = c->q;
 	struct tp_send_wqe *w = head_for(q, c->rec.psn);
+	bool ref = c->rec.flags & SHM_F_REF;
+	uint64_t n = shm_rec_span(&c->rec);
 	enum tp_wc_status s;
 
 	if (!w || w->wr.opcode != TP_WR_RDMA_READ || c->rec.offset != q->req.read_off ||
-	    c->rec.offset + c->rec.len > w->length)
+	    c->rec.offset + n > w->length || ref != rd_ref_front(q))
 		return COMP_BAD;
 	tp_mr_read_lock(q->qp.dev);
-	s = tp_sge_check_range(q->qp.pd, w->sge, w->wr.num_sge, c->rec.offset, c->rec.len,
+	s = tp_sge_check_range(q->qp.pd, w->sge, w->wr.num_sge, c->rec.offset, n,
 			       TP_ACCESS_LOCAL_WRITE);
-	if (s == TP_WC_SUCCESS)
+	if (s == TP_WC_SUCCESS && !ref)
 		shm_rx_get_sge(&q->rx_resp, c->at + SHM_REC, w->sge, w->wr.num_sge, c->rec.offset,
-			       c->rec.len);
+			       n);
 	tp_mr_read_unlock(q->qp.dev);
-	tp_count(q->qp.dev, TP_CNT(rx_bytes), c->rec.len);
+	tp_count(q->qp.dev, TP_CNT(rx_bytes), n);
 	if (s != TP_WC_SUCCESS) {
 		comp_fail(q, TP_WC_LOC_PROT_ERR, 0);
 		return COMP_CONSUME;
 	}
-	q->req.read_off += c->rec.len;
+	q->req.read_off += n;
 	if (c->rec.flags & SHM_F_LAST) {
 		if (q->req.read_off != w->length)
 			return COMP_BAD;
 		q->req.read_off = 0;
 		q->req.rd_atomic--;
+		rd_ref_pop(q);
 		comp_ok(q);
 	}
 	return COMP_CONSUME;
@@ -205,6 +226,7 @@ static enum comp_state comp_atomic(struct comp_ctx *c)
 		tp_sge_copy_in(w->sge, 1, 0, &c->rec.a, sizeof(c->rec.a));
 	tp_mr_read_unlock(q->qp.dev);
 	q->req.rd_atomic--;
+	rd_ref_pop(q);
 	if (s != TP_WC_SUCCESS)
 		comp_fail(q, TP_WC_LOC_PROT_ERR, 0);
 	else

@@ -1,9 +1,11 @@
 /*
  * shm_req.c - the shm requester: sends the SQ's WQEs, in order, as request
  * records into the peer QP's request ring.  SEND and WRITE payloads are
- * streamed in records of at most tx_chunk bytes as the ring drains; READ
- * and atomics are one record each.  Completion is the completer's business
- * (shm_comp.c).
+ * streamed in records of at most tx_chunk bytes as the ring drains; runs of
+ * them that lie in this device's shared blocks go by reference instead (a
+ * record naming the bytes, shm_mem.c), as does a READ's target when it is
+ * one such run; READ and atomics are one record each.  Completion is the
+ * completer's business (shm_comp.c).
  *
  * As IBA 9.7 but for a lossless, ordered medium: one PSN per message (not
  * per packet), no segmentation to the path MTU, nothing retransmitted on a
@@ -128,15 +130,61 @@ static enum req_state req_start(struct req_ctx *c)
 	return rd_atomic ? REQ_RD_ATOMIC : REQ_DATA;
 }
 
-/* One payload record of at most tx_chunk bytes; a zero-length message is
- * one empty record. */
+/*
+ * Bytes [off, off + n) of the message's SGE list that one record carries,
+ * at most max: a run of at least ref_min bytes in one of this device's
+ * shared blocks goes by reference (*id, *boff set: shm_mem.c); anything else
+ * is copied, up to the start of such a run.  Returns n.
+ */
+static uint64_t req_plan(struct shm_qp *q, const struct tp_send_wqe *w, uint64_t off,
+			 uint64_t max, uint64_t *id, uint64_t *boff)
+{
+	struct shm_device *sd = q->sdev;
+	uint64_t done = 0, skip = off;
+
+	*id = 0;
+	if ((w->wr.flags & TP_SEND_INLINE) || max < sd->ref_min ||
+	    !atomic_load_explicit(&sd->n_mems_hint, memory_order_relaxed))
+		return max;
+	pthread_rwlock_rdlock(&sd->mem_lock);
+	for (int i = 0; i < w->wr.num_sge && done < max; i++) {
+		uint64_t a, left, bid, bo, run;
+
+		if (skip >= w->sge[i].length) {
+			skip -= w->sge[i].length;
+			continue;
+		}
+		left = w->sge[i].length - skip < max - done ? w->sge[i].length - skip : max - done;
+		a = w->sge[i].addr + skip;
+		skip = 0;
+		for (; left; a += run, left -= run, done += run) {
+			run = shm_mem_run(sd, a, left, &bid, &bo);
+			if (bid && run >= sd->ref_min) {
+				if (done == 0) {
+					*id = bid;
+					*boff = bo;
+					done = run;
+				}
+				goto out;
+			}
+		}
+	}
+out:
+	pthread_rwlock_unlock(&sd->mem_lock);
+	return done;
+}
+
+/* One payload record of at most tx_chunk bytes, copied or by reference; a
+ * zero-length message is one empty record. */
 static enum req_state req_data(struct req_ctx *c)
 {
 	struct shm_qp *q = c->q;
 	struct tp_send_wqe *w = c->w;
-	uint64_t off = q->req.next_off;
-	uint64_t chunk = w->length - off < q->tx_chunk ? w->length - off : q->tx_chunk;
-	uint64_t bytes = shm_rec_bytes((uint32_t)chunk);
+	uint64_t off = q->req.next_off, id, boff = 0;
+	uint64_t chunk = req_plan(q, w, off, w->length - off < q->tx_chunk ? w->length - off
+									  : q->tx_chunk,
+				  &id, &boff);
+	uint64_t bytes = shm_rec_bytes(id ? 0 : (uint32_t)chunk);
 	struct shm_rec rec;
 	uint64_t at = q->tx_req.prod;
 
@@ -144,10 +192,18 @@ static enum req_state req_data(struct req_ctx *c)
 		return REQ_DONE;
 	rec = req_rec(c);
 	rec.flags |= (off == 0 ? SHM_F_FIRST : 0) | (off + chunk == w->length ? SHM_F_LAST : 0);
-	rec.len = (uint32_t)chunk;
+	rec.len = id ? 0 : (uint32_t)chunk;
 	rec.offset = off;
+	if (id) {
+		rec.flags |= SHM_F_REF;
+		rec.ref_len = (uint32_t)chunk;
+		rec.a = id;
+		rec.b = boff;
+	}
 	shm_tx_put(&q->tx_req, at, &rec, sizeof(rec));
-	if (w->wr.flags & TP_SEND_INLINE) {
+	if (id) {
+		/* the bytes stay where they are; the responder copies them */
+	} else if (w->wr.flags & TP_SEND_INLINE) {
 		shm_tx_put(&q->tx_req, at + SHM_REC, w->inl + off, chunk);
 	} else {
 		/* lkeys were checked at the start; the read lock keeps a
@@ -171,15 +227,54 @@ static enum req_state req_data(struct req_ctx *c)
 	return REQ_NEXT;
 }
 
+/* Whether a READ's local target is one run of a shared block (its SGEs
+ * contiguous in memory), so the response can be written straight into it;
+ * *id, *boff as req_plan. */
+static bool req_read_ref(struct shm_qp *q, const struct tp_send_wqe *w, uint64_t *id,
+			 uint64_t *boff)
+{
+	struct shm_device *sd = q->sdev;
+	uint64_t start = 0, end = 0, run = 0;
+	bool first = true;
+
+	if (w->wr.opcode != TP_WR_RDMA_READ || w->length < sd->ref_min ||
+	    !atomic_load_explicit(&sd->n_mems_hint, memory_order_relaxed))
+		return false;
+	for (int i = 0; i < w->wr.num_sge; i++) {
+		if (!w->sge[i].length)
+			continue;
+		if (!first && w->sge[i].addr != end)
+			return false;
+		if (first)
+			start = w->sge[i].addr;
+		first = false;
+		end = w->sge[i].addr + w->sge[i].length;
+	}
+	pthread_rwlock_rdlock(&sd->mem_lock);
+	run = shm_mem_run(sd, start, w->length, id, boff);
+	pthread_rwlock_unlock(&sd->mem_lock);
+	return *id && run == w->length;
+}
+
 static enum req_state req_rd_atomic(struct req_ctx *c)
 {
 	struct shm_qp *q = c->q;
 	struct shm_rec rec;
+	uint64_t id, boff;
+	bool ref;
 
 	if (!shm_tx_room(&q->tx_req, SHM_REC))
 		return REQ_DONE;
 	rec = req_rec(c);
 	rec.flags |= SHM_F_FIRST | SHM_F_LAST;
+	ref = req_read_ref(q, c->w, &id, &boff);
+	if (ref) {
+		rec.flags |= SHM_F_REF;
+		rec.ref_len = c->w->length;
+		rec.a = id;
+		rec.b = boff;
+	}
+	q->req.rd_ref[q->req.rd_ref_tail++] = ref; /* uint8_t index: a 256-entry FIFO */
 	shm_tx_put(&q->tx_req, q->tx_req.prod, &rec, sizeof(rec));
 	shm_tx_publish(&q->tx_req, SHM_REC);
 	c->published += SHM_REC;

@@ -23,11 +23,17 @@
  *     the bounds of each record are checked again as it is copied.
  *   - ACKs are coalesced: one per SHM_ACK_EVERY messages or when the ring
  *     runs dry, always after the receive completion is queued.
+ *   - By-reference records (SHM_F_REF, shm_mem.c) pass the same checks of
+ *     our memory; only the other end of the copy differs (the requester's
+ *     shared block, bounded by its size).  A block outside its size is an
+ *     invalid request, one that cannot be mapped (freed) a remote
+ *     operational error.
  *
  * Concurrency: under the QP's tp_qp.lock; the only consumer of rx_req and
  * the only producer of tx_resp.  The MR table's read lock is held from a
  * key check to the end of the copy it allows.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "shm.h"
@@ -100,7 +106,8 @@ static void spend(struct resp_ctx *c, uint64_t bytes)
 
 static void resp_consume(struct resp_ctx *c)
 {
-	spend(c, shm_rec_bytes(c->rec.len));
+	/* A by-reference record costs the bytes it moves, not its 64. */
+	spend(c, shm_rec_bytes(c->rec.len) + ((c->rec.flags & SHM_F_REF) ? c->rec.ref_len : 0));
 	shm_rx_consume(&c->q->rx_req, shm_rec_bytes(c->rec.len));
 	c->have = false;
 	c->consumed = true;
@@ -214,36 +221,64 @@ static enum resp_state resp_check_recv(struct resp_ctx *c)
 	return RESP_PLACE;
 }
 
+/* The NAK for a by-reference copy that failed (shm_rmap_copy's error): a
+ * range outside the block is a malformed request; a block that cannot be
+ * mapped (freed, or the requester's segment gone) an operational error. */
+static enum resp_state ref_nak(struct resp_ctx *c, int err)
+{
+	return nak(c, err == -ERANGE ? SHM_AETH_INV_REQ : SHM_AETH_REM_OP, TP_WC_LOC_QP_OP_ERR);
+}
+
+/* Copy n message bytes of record r (at its offset) into the receive's
+ * scatter list or the WRITE target, already checked: from the ring, or
+ * (SHM_F_REF) from the requester's block.  0 or shm_rmap_copy's error. */
+static int place_bytes(struct resp_ctx *c, const struct tp_recv_wqe *rw, uint64_t n)
+{
+	struct shm_qp *q = c->q;
+	const struct shm_rec *r = &c->rec;
+	void *dst = (void *)(uintptr_t)(r->raddr + r->offset);
+
+	if (r->flags & SHM_F_REF)
+		return rw ? shm_rmap_copy_sge(q->peer, r->a, r->b, rw->sge, rw->num_sge, r->offset,
+					      n)
+			  : shm_rmap_copy(q->peer, r->a, r->b, dst, n, false);
+	if (rw)
+		shm_rx_get_sge(&q->rx_req, c->at + SHM_REC, rw->sge, rw->num_sge, r->offset, n);
+	else if (n)
+		shm_rx_get(&q->rx_req, c->at + SHM_REC, dst, n);
+	return 0;
+}
+
 /* Place one SEND/WRITE record, re-checking the bytes it covers. */
 static enum resp_state resp_place(struct resp_ctx *c)
 {
 	struct shm_qp *q = c->q;
 	const struct shm_rec *r = &c->rec;
+	const struct tp_recv_wqe *rw = NULL;
+	uint64_t n = shm_rec_span(r);
 	enum tp_wc_status s;
+	int err = 0;
 
-	if (r->offset + r->len > r->msg_len)
+	if (r->offset + n > r->msg_len)
 		return nak(c, SHM_AETH_INV_REQ, TP_WC_LOC_QP_OP_ERR);
 	tp_mr_read_lock(q->qp.dev);
 	if (r->kind == SHM_REQ_SEND) {
-		struct tp_recv_wqe *rw = tp_rq_wqe(&q->qp, q->qp.rq.head);
-
-		s = tp_sge_check_range(q->qp.pd, rw->sge, rw->num_sge, r->offset, r->len,
+		rw = tp_rq_wqe(&q->qp, q->qp.rq.head);
+		s = tp_sge_check_range(q->qp.pd, rw->sge, rw->num_sge, r->offset, n,
 				       TP_ACCESS_LOCAL_WRITE);
-		if (s == TP_WC_SUCCESS)
-			shm_rx_get_sge(&q->rx_req, c->at + SHM_REC, rw->sge, rw->num_sge, r->offset,
-				       r->len);
 	} else {
-		s = tp_mr_check(q->qp.pd, r->rkey, r->raddr + r->offset, r->len,
+		s = tp_mr_check(q->qp.pd, r->rkey, r->raddr + r->offset, n,
 				TP_ACCESS_REMOTE_WRITE, true);
-		if (s == TP_WC_SUCCESS && r->len)
-			shm_rx_get(&q->rx_req, c->at + SHM_REC,
-				   (void *)(uintptr_t)(r->raddr + r->offset), r->len);
 	}
+	if (s == TP_WC_SUCCESS)
+		err = place_bytes(c, rw, n);
 	tp_mr_read_unlock(q->qp.dev);
 	if (s != TP_WC_SUCCESS)
 		return r->kind == SHM_REQ_SEND ? nak(c, SHM_AETH_REM_OP, TP_WC_LOC_PROT_ERR)
 					       : nak(c, SHM_AETH_REM_ACCESS, TP_WC_LOC_ACCESS_ERR);
-	tp_count(q->qp.dev, TP_CNT(rx_bytes), r->len);
+	if (err)
+		return ref_nak(c, err);
+	tp_count(q->qp.dev, TP_CNT(rx_bytes), n);
 	q->resp.in_msg = true;
 	resp_consume(c);
 	return (r->flags & SHM_F_LAST) ? RESP_COMPLETE : RESP_GET;
@@ -274,6 +309,9 @@ static enum resp_state resp_read_start(struct resp_ctx *c)
 	struct shm_responder *rs = &c->q->resp;
 
 	rs->reading = true;
+	rs->rd_ref = c->rec.flags & SHM_F_REF;
+	rs->rd_ref_id = c->rec.a;
+	rs->rd_ref_off = c->rec.b;
 	rs->rd_psn = c->rec.psn;
 	rs->rd_rkey = c->rec.rkey;
 	rs->rd_addr = c->rec.raddr;
@@ -285,6 +323,33 @@ static enum resp_state resp_read_start(struct resp_ctx *c)
 	return RESP_READ;
 }
 
+/* Copy READ response bytes [rd_off, + chunk) of our (checked) memory into
+ * the response record at ring position at, or (rd_ref) straight into the
+ * requester's block.  0 or shm_rmap_copy's error. */
+static int read_bytes(struct resp_ctx *c, uint64_t at, uint64_t chunk)
+{
+	struct shm_qp *q = c->q;
+	struct shm_responder *rs = &q->resp;
+	const void *src = (const void *)(uintptr_t)(rs->rd_addr + rs->rd_off);
+
+	if (rs->rd_ref)
+		return chunk ? shm_rmap_copy(q->peer, rs->rd_ref_id, rs->rd_ref_off + rs->rd_off,
+					     (void *)src, chunk, true)
+			     : 0;
+	shm_tx_put(&q->tx_resp, at + SHM_REC, src, chunk);
+	return 0;
+}
+
+/* A READ that cannot go on: answer its PSN with a fatal NAK. */
+static enum resp_state read_nak(struct resp_ctx *c, uint8_t syndrome)
+{
+	c->q->resp.reading = false;
+	c->syndrome = syndrome;
+	c->recv_status = TP_WC_SUCCESS;
+	c->nak_psn = c->q->resp.rd_psn;
+	return RESP_NAK;
+}
+
 /* One READ response record (a zero-length READ is one empty record). */
 static enum resp_state resp_read(struct resp_ctx *c)
 {
@@ -292,34 +357,33 @@ static enum resp_state resp_read(struct resp_ctx *c)
 	struct shm_responder *rs = &q->resp;
 	uint64_t chunk = rs->rd_len - rs->rd_off < q->tx_chunk ? rs->rd_len - rs->rd_off
 							       : q->tx_chunk;
-	uint64_t bytes = shm_rec_bytes((uint32_t)chunk), at = q->tx_resp.prod;
-	struct shm_rec rec = { .kind = SHM_RESP_READ, .psn = rs->rd_psn, .len = (uint32_t)chunk,
+	uint64_t bytes = shm_rec_bytes(rs->rd_ref ? 0 : (uint32_t)chunk), at = q->tx_resp.prod;
+	struct shm_rec rec = { .kind = SHM_RESP_READ, .psn = rs->rd_psn,
+			       .len = rs->rd_ref ? 0 : (uint32_t)chunk,
+			       .ref_len = rs->rd_ref ? (uint32_t)chunk : 0,
 			       .msg_len = rs->rd_len, .offset = rs->rd_off };
 	enum tp_wc_status s;
+	int err = 0;
 
 	if (!shm_tx_room(&q->tx_resp, bytes))
 		return RESP_DONE;
 	rec.flags = (rs->rd_off == 0 ? SHM_F_FIRST : 0) |
-		    (rs->rd_off + chunk == rs->rd_len ? SHM_F_LAST : 0);
+		    (rs->rd_off + chunk == rs->rd_len ? SHM_F_LAST : 0) |
+		    (rs->rd_ref ? SHM_F_REF : 0);
 	tp_mr_read_lock(q->qp.dev);
 	s = tp_mr_check(q->qp.pd, rs->rd_rkey, rs->rd_addr + rs->rd_off, chunk,
 			TP_ACCESS_REMOTE_READ, true);
-	if (s == TP_WC_SUCCESS) {
-		shm_tx_put(&q->tx_resp, at, &rec, sizeof(rec));
-		shm_tx_put(&q->tx_resp, at + SHM_REC,
-			   (const void *)(uintptr_t)(rs->rd_addr + rs->rd_off), chunk);
-	}
+	if (s == TP_WC_SUCCESS)
+		err = read_bytes(c, at, chunk);
 	tp_mr_read_unlock(q->qp.dev);
-	if (s != TP_WC_SUCCESS) { /* deregistered mid-READ */
-		rs->reading = false;
-		c->syndrome = SHM_AETH_REM_ACCESS;
-		c->recv_status = TP_WC_SUCCESS;
-		c->nak_psn = rs->rd_psn;
-		return RESP_NAK;
-	}
+	if (s != TP_WC_SUCCESS) /* deregistered mid-READ */
+		return read_nak(c, SHM_AETH_REM_ACCESS);
+	if (err)
+		return read_nak(c, err == -ERANGE ? SHM_AETH_INV_REQ : SHM_AETH_REM_OP);
+	shm_tx_put(&q->tx_resp, at, &rec, sizeof(rec));
 	shm_tx_publish(&q->tx_resp, bytes);
 	c->produced = true;
-	spend(c, bytes);
+	spend(c, bytes + (rs->rd_ref ? chunk : 0));
 	tp_count(q->qp.dev, TP_CNT(tx_packets), 1);
 	tp_count(q->qp.dev, TP_CNT(tx_bytes), chunk);
 	rs->rd_off += chunk;

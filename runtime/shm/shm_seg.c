@@ -229,11 +229,13 @@ int shm_peer_get(struct shm_device *sd, const struct tp_addr *addr, struct shm_p
 			goto out;
 		}
 		strcpy(p->name, name);
+		pthread_rwlock_init(&p->rmap_lock, NULL);
 		p->self = strcmp(name, sd->seg_name) == 0;
 		if (p->self) {
 			p->hdr = sd->hdr;
 			p->map_len = sd->map_len;
 		} else if ((err = peer_map(name, p)) < 0) {
+			pthread_rwlock_destroy(&p->rmap_lock);
 			free(p);
 			goto out;
 		}
@@ -256,6 +258,7 @@ void shm_peer_put(struct shm_device *sd, struct shm_peer *p)
 		for (pp = &sd->peers; *pp != p; pp = &(*pp)->next)
 			;
 		*pp = p->next;
+		shm_rmap_fini(p);
 		if (!p->self)
 			munmap(p->hdr, p->map_len);
 		free(p);
@@ -274,8 +277,11 @@ static bool life_held(struct shm_seg_hdr *h)
 	if (r == EBUSY)
 		return true;
 	/* 0: released (device closed); EOWNERDEAD: owner died, and we now hold
-	 * it: unlock without marking it consistent, so it stays unusable
-	 * (ENOTRECOVERABLE) for every later look. */
+	 * it: unlock without marking it consistent, so it stays unusable.
+	 * Record the death in `closed` first: glibc's trylock of such an
+	 * unusable mutex (ENOTRECOVERABLE) leaves it locked by the caller, so
+	 * from the next look on it would read as held (EBUSY) forever. */
+	atomic_store_explicit(&h->closed, 1, memory_order_release);
 	if (r == 0 || r == EOWNERDEAD)
 		pthread_mutex_unlock(&h->life);
 	return false;
@@ -295,34 +301,57 @@ bool shm_peer_alive(struct shm_peer *p)
 
 /* ---- stale segments ------------------------------------------------------------------ */
 
-/* Unlink /dev/shm/name when its owner is gone (never one in creation). */
-static void sweep_one(const char *name)
+enum seg_state { SEG_LIVE, SEG_STALE, SEG_GONE };
+
+/* Whether the device segment at path (a "/name") is live, left by a dead
+ * or closed owner, or gone.  One in creation counts as live. */
+static enum seg_state seg_state(const char *path)
 {
-	char path[300];
 	struct shm_seg_hdr *h;
 	struct stat st;
-	int fd;
 	bool stale;
+	int fd;
 
-	snprintf(path, sizeof(path), "/%s", name);
 	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return;
+		return errno == ENOENT ? SEG_GONE : SEG_LIVE;
 	/* A segment another process is creating may not be sized yet: reading
 	 * its header page would be SIGBUS. */
 	if (fstat(fd, &st) < 0 || st.st_size < 4096) {
 		close(fd);
-		return;
+		return SEG_LIVE;
 	}
 	h = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (h == MAP_FAILED)
-		return;
+		return SEG_LIVE;
 	stale = atomic_load_explicit(&h->magic, memory_order_acquire) == SHM_MAGIC &&
 		!life_held(h);
 	munmap(h, 4096);
-	if (stale)
+	return stale ? SEG_STALE : SEG_LIVE;
+}
+
+/* Unlink /dev/shm/name when its owner is gone: a device segment whose
+ * owner died, or a shared block ("<segment>.m<id>", shm_mem.c) whose
+ * device segment is stale or gone. */
+static void sweep_one(const char *name)
+{
+	char path[300];
+	char *block;
+	enum seg_state s;
+
+	snprintf(path, sizeof(path), "/%s", name);
+	block = strstr(path, ".m");
+	if (block)
+		*block = '\0'; /* the block's device segment */
+	s = seg_state(path);
+	if (block) {
+		*block = '.';
+		if (s != SEG_LIVE)
+			shm_unlink(path);
+	} else if (s == SEG_STALE) {
 		shm_unlink(path);
+	}
 }
 
 /* Remove segments left in /dev/shm by processes that died without closing
@@ -339,7 +368,7 @@ void shm_sweep_stale(void)
 	while ((e = readdir(d)))
 		if (strncmp(e->d_name, SHM_NAME_PREFIX, strlen(SHM_NAME_PREFIX)) == 0 &&
 		    strncmp(e->d_name, mine, strlen(mine)) != 0 &&
-		    strlen(e->d_name) <= TP_ADDR_MAX)
+		    strlen(e->d_name) <= TP_ADDR_MAX + 20)
 			sweep_one(e->d_name);
 	closedir(d);
 }

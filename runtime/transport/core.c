@@ -177,17 +177,19 @@ err_free:
 
 int tp_device_close(struct tp_device *dev)
 {
-	int n_pd, n_cq;
+	int n_pd, n_cq, n_mem;
 
 	if (!dev)
 		return loom_err_set(EINVAL, "transport: device_close: dev is NULL");
 	pthread_mutex_lock(&dev->lock);
 	n_pd = dev->n_pd;
 	n_cq = dev->n_cq;
+	n_mem = dev->n_mem;
 	pthread_mutex_unlock(&dev->lock);
-	if (n_pd || n_cq)
-		return loom_err_set(EBUSY, "%s: device %s still has %d PD(s) and %d CQ(s)",
-				    dev->ops->name, dev->name, n_pd, n_cq);
+	if (n_pd || n_cq || n_mem)
+		return loom_err_set(EBUSY, "%s: device %s still has %d PD(s), %d CQ(s) and %d "
+				    "tp_mem block(s)", dev->ops->name, dev->name, n_pd, n_cq,
+				    n_mem);
 	dev->ops->device_close(dev);
 	device_fini_generic(dev);
 	free(dev);

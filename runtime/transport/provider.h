@@ -105,11 +105,15 @@ struct tp_mr_table {
 	uint32_t next_tag;
 };
 
+struct tp_mem_obj;
+
 struct tp_device {
 	const struct tp_provider_ops *ops;
 	char name[TP_NAME_MAX];
-	pthread_mutex_t lock; /* n_pd, n_cq, and every PD's counts */
+	pthread_mutex_t lock; /* n_pd, n_cq, mems, n_mem, and every PD's counts */
 	int n_pd, n_cq;
+	struct tp_mem_obj *mems; /* tp_mem_alloc blocks (mem.c) */
+	int n_mem;
 	struct tp_mr_table mrs;
 	_Atomic uint64_t counters[TP_CNT_N];
 };
@@ -161,6 +165,13 @@ enum tp_wc_status tp_sge_check_range(struct tp_pd *pd, const struct tp_sge *sge,
  * the message an SGE list describes (already checked). */
 void tp_sge_copy_in(const struct tp_sge *sge, int n, uint64_t off, const void *src, size_t len);
 void tp_sge_copy_out(const struct tp_sge *sge, int n, uint64_t off, void *dst, size_t len);
+
+/* One tp_mem_alloc block (mem.c); len is a whole number of pages. */
+struct tp_mem_obj {
+	struct tp_mem_obj *next;
+	void *addr;
+	size_t len;
+};
 
 /* ---- completion queues ------------------------------------------------------ */
 
@@ -306,6 +317,9 @@ struct tp_provider_ops {
 	/* Send WQEs are waiting: new ones were queued (state RTS or SQD), or
 	 * the QP went from SQD back to RTS.  qp->lock held. */
 	void (*post_send_kick)(struct tp_qp *qp);
+	/* Optional: in SQD, whether started messages are still in flight
+	 * (tp_qp_attr.sq_draining); qp->lock held.  NULL: never draining. */
+	bool (*qp_sq_draining)(struct tp_qp *qp);
 	/* Optional: make progress without blocking (tp_cq_poll calls it when
 	 * the CQ is empty); NULL when the provider's own thread does it all. */
 	void (*progress)(struct tp_device *dev);
@@ -338,6 +352,13 @@ struct tp_provider_ops {
 	 * not allocated, so post_send_kick is never called. */
 	int (*post_send)(struct tp_qp *qp, const struct tp_send_wr *wr, int n, int *bad);
 	int (*post_recv)(struct tp_qp *qp, const struct tp_recv_wr *wr, int n, int *bad);
+
+	/* Optional, both or none: memory the provider can pass to peers by
+	 * reference (tp_mem_alloc).  mem_alloc maps len bytes (whole pages)
+	 * of zeroed memory at *addr, 0 or -errno with the reason; mem_free
+	 * unmaps it.  NULL: the core's page-aligned heap memory. */
+	int (*mem_alloc)(struct tp_device *dev, size_t len, void **addr);
+	void (*mem_free)(struct tp_device *dev, void *addr, size_t len);
 };
 
 /* Providers the core knows (core.c's table); NULL ops = not built yet. */

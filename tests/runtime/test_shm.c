@@ -4,7 +4,9 @@
  * pipe), data checked byte for byte against the sender's pattern,
  * gather/scatter lists on both sides, inline data, unsignaled sends,
  * immediates, multi-megabyte messages through small rings, atomics exactly
- * once under contention, and a target that never calls the library.
+ * once under contention, and a target that never calls the library; the
+ * data-path cases once more with buffers from tp_mem_alloc passed by
+ * reference.
  *
  * Behaviour within one process (loopback, counters, CQ notification and
  * overflow, SQD) is in test_shm_local.c, error statuses in
@@ -583,6 +585,49 @@ static void test_passive_target(struct lt *t)
 	run_pair(t, &c, ping_parent, ping_child);
 }
 
+/* ---- the same, by reference ----------------------------------------------------- */
+
+/* Both buffers from tp_mem_alloc, every byte of them passed by reference
+ * (cfg_ref): the expected bytes are the same as above, so only the path
+ * differs.  Which records went by reference is test_shm_ref.c's concern. */
+static void test_send_recv_sg_ref(struct lt *t)
+{
+	struct cfg c = cfg_ref();
+
+	run_pair(t, &c, send_parent_sync, send_child);
+}
+
+static void test_write_and_imm_ref(struct lt *t)
+{
+	struct cfg c = cfg_ref();
+
+	run_pair(t, &c, write_parent, write_child);
+}
+
+static void test_read_ref(struct lt *t)
+{
+	struct cfg c = cfg_ref();
+
+	run_pair(t, &c, read_parent, read_child);
+}
+
+static void test_inline_unsignaled_ref(struct lt *t)
+{
+	struct cfg c = cfg_ref();
+
+	run_pair(t, &c, inline_parent, inline_child);
+}
+
+static void test_large_messages_ref(struct lt *t)
+{
+	struct cfg c = cfg_ref();
+
+	c.opts[1] = "ring_kib=64";
+	c.opts[2] = "chunk_kib=16";
+	c.buf_len = 3 * BIG;
+	run_pair(t, &c, big_parent, big_child);
+}
+
 static const struct lt_case cases[] = {
 	LT_CASE(test_send_recv_sg),
 	LT_CASE(test_write_and_imm),
@@ -592,6 +637,11 @@ static const struct lt_case cases[] = {
 	LT_CASE(test_large_messages),
 	LT_CASE(test_atomics_exactly_once),
 	LT_CASE(test_passive_target),
+	LT_CASE(test_send_recv_sg_ref),
+	LT_CASE(test_write_and_imm_ref),
+	LT_CASE(test_read_ref),
+	LT_CASE(test_inline_unsignaled_ref),
+	LT_CASE(test_large_messages_ref),
 };
 
 int main(int argc, char **argv)

@@ -121,9 +121,9 @@ static uint32_t remote_key(const struct err_case *k, struct end *b, struct extra
 	return 0;
 }
 
-static void run_err_case(struct lt *t, const struct err_case *k)
+static void run_err_case(struct lt *t, const struct err_case *k, bool ref)
 {
-	struct cfg ca = cfg_default(), cb = cfg_default();
+	struct cfg ca = ref ? cfg_ref() : cfg_default(), cb = ref ? cfg_ref() : cfg_default();
 	struct end a, b;
 	struct extra_mrs x;
 	struct tp_sge s, none = { 0 };
@@ -170,7 +170,15 @@ out:
 static void test_access_and_protection(struct lt *t)
 {
 	for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++)
-		run_err_case(t, &err_cases[i]);
+		run_err_case(t, &err_cases[i], false);
+}
+
+/* The same with both buffers from tp_mem_alloc, passed by reference: the
+ * responder's checks of its own memory are the same, so are the statuses. */
+static void test_access_and_protection_ref(struct lt *t)
+{
+	for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++)
+		run_err_case(t, &err_cases[i], true);
 }
 
 /* ---- receive side ------------------------------------------------------------ */
@@ -509,6 +517,7 @@ static void test_peer_stopped(struct lt *t)
 
 static const struct lt_case cases[] = {
 	LT_CASE(test_access_and_protection),
+	LT_CASE(test_access_and_protection_ref),
 	LT_CASE(test_rnr_exhausted),
 	LT_CASE(test_rnr_recovers),
 	LT_CASE(test_recv_too_small),

@@ -1,6 +1,7 @@
 /*
  * test_shm_pair.h - harness shared by the shm suites: one "end" (device,
- * PD, CQs, QP, a registered buffer), and run_pair(), which forks, lets the
+ * PD, CQs, QP, a registered buffer from the heap or tp_mem_alloc), and
+ * run_pair(), which forks, lets the
  * two processes swap their address, QP number, buffer address and rkey
  * through pipes (exactly what a bootstrap would exchange), connects them
  * and runs one function on each side.
@@ -39,6 +40,7 @@ struct cfg {
 	uint32_t sq_psn, rq_psn;
 	bool sig_all;
 	bool no_dest_rd_atomic; /* max_dest_rd_atomic 0: no READ/atomic served */
+	bool mem; /* the buffer from tp_mem_alloc: payloads in it go by reference */
 };
 
 static inline struct cfg cfg_default(void)
@@ -51,6 +53,18 @@ static inline struct cfg cfg_default(void)
 			     .sq_psn = 100, .rq_psn = 100 };
 }
 
+/* cfg_default() with the buffer from tp_mem_alloc and every run of it, down
+ * to one byte, passed by reference (ref_min=0): the by-reference variant of
+ * a data-path case. */
+static inline struct cfg cfg_ref(void)
+{
+	struct cfg c = cfg_default();
+
+	c.mem = true;
+	c.opts[0] = "ref_min=0";
+	return c;
+}
+
 struct end {
 	struct tp_device *dev;
 	bool shared_dev; /* dev belongs to another end */
@@ -59,6 +73,7 @@ struct end {
 	struct tp_qp *qp;
 	uint8_t *buf;
 	size_t len;
+	bool mem; /* buf is from tp_mem_alloc */
 	struct tp_mr *mr;
 };
 
@@ -93,7 +108,9 @@ static inline bool end_open_on(struct lt *t, struct end *e, const struct cfg *c,
 					 .max_inline_data = 256, .sq_sig_all = c->sig_all };
 	e->qp = e->pd && e->scq && e->rcq ? tp_qp_create(e->pd, &init) : NULL;
 	e->len = c->buf_len;
-	e->buf = aligned_alloc(4096, (e->len + 4095) & ~(size_t)4095);
+	e->mem = c->mem;
+	e->buf = c->mem ? tp_mem_alloc(e->dev, e->len)
+			: aligned_alloc(4096, (e->len + 4095) & ~(size_t)4095);
 	if (e->buf)
 		memset(e->buf, 0, e->len);
 	e->mr = e->buf && e->pd ? tp_mr_reg(e->pd, e->buf, e->len, c->mr_access) : NULL;
@@ -153,9 +170,12 @@ static inline void end_close(struct lt *t, struct end *e)
 		LT_CHECK(t, tp_cq_destroy(e->rcq) == 0, "%s", loom_err_msg());
 	if (e->pd)
 		LT_CHECK(t, tp_pd_free(e->pd) == 0, "%s", loom_err_msg());
+	if (e->buf && e->mem)
+		LT_CHECK(t, tp_mem_free(e->dev, e->buf) == 0, "%s", loom_err_msg());
+	else
+		free(e->buf);
 	if (e->dev && !e->shared_dev)
 		LT_CHECK(t, tp_device_close(e->dev) == 0, "%s", loom_err_msg());
-	free(e->buf);
 	memset(e, 0, sizeof(*e));
 }
 
