@@ -3,20 +3,37 @@
  * baselines measured in the same run.
  *
  *   bench_transport [--runs R] [--loom PATH] [--providers shm,udp]
- *     (defaults: 5 runs; the loom next to this program; shm and udp)
+ *                   [--paths lo,veth]
+ *     (defaults: 5 runs; the loom next to this program; shm and udp; both
+ *     paths)
  *
- * For each provider (shm; udp over 127.0.0.1): `loom perf write_bw` (64 KiB,
- * 5000 messages), `write_lat` and `read_lat` (2 bytes, 1000 messages), each
- * run R times as a server and a client process on this host; the table shows
- * the median over runs of each figure.  Baselines:
+ * For each provider and path: `loom perf write_bw` (64 KiB, 5000
+ * messages), `write_lat` and `read_lat` (2 bytes, 1000 messages), each run R
+ * times as a server and a client process; the table shows the median over
+ * runs of each figure.  Paths:
+ *   - lo: both processes in this network namespace over 127.0.0.1 (shm
+ *     and udp);
+ *   - veth: two hosts on one machine, as the udp tests make them: two
+ *     network namespaces joined by a veth pair (MTU 9000, for the 4096-byte
+ *     path MTU `loom perf` uses), addresses 10.x.y.1 and 10.x.y.2; the
+ *     server runs in one, the client in the other (udp only: shm needs one
+ *     host).  Set up with iproute2's `ip` (root needed) and always deleted:
+ *     when the bench ends, fails or dies of any signal, SIGKILL included (a
+ *     janitor child waits for that on a pipe); the processes it started die
+ *     with it (SIGKILL from its SIGINT/SIGTERM/SIGHUP/SIGQUIT handler, and
+ *     PR_SET_PDEATHSIG).  When the path cannot be set up its rows say "not
+ *     measured: <reason>".
+ * Baselines:
  *   - memcpy: one core copying the same 64 KiB message from one buffer to
  *     another over and over (as write_bw writes the same buffers), in MiB/s
  *     of message bytes; median of R runs interleaved with the transport's.
  *     The issue's target: shm write bandwidth >= half of it.
- *   - libfabric's tcp provider (bench/fabric_tcp.h): fi_write of the same
- *     sizes between two processes over 127.0.0.1, when this build found
- *     libfabric's headers (Debian's libfabric-dev); otherwise the table says
- *     it was not measured.  The target: udp faster than it.
+ *   - libfabric's tcp provider (bench/fabric_tcp.h): fi_write/fi_read of
+ *     the same sizes between two processes on the same path (127.0.0.1, or
+ *     the veth pair, one process in each namespace), when this build found
+ *     libfabric's headers (Debian's libfabric-dev); otherwise the table
+ *     says it was not measured.  The target: udp faster than it on the same
+ *     path; each row's ratio is against the libfabric row of its own path.
  * Latency columns are perftest's (half the round trip for write_lat, the
  * whole for read_lat).  Not a test: a failed run is reported in its row and
  * makes the exit status 1, the figures are never compared to fixed numbers.
@@ -26,12 +43,15 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +60,7 @@
 #define RUN_TIMEOUT_S 120
 #define MEMCPY_BYTES 65536
 #define MEMCPY_SECONDS 0.3
+#define KIDS_MAX 4
 
 struct figures {
 	bool ok;
@@ -96,10 +117,268 @@ static double memcpy_mib_s(size_t bytes)
 	return copies * (double)bytes / t / (1 << 20);
 }
 
+/* ---- the veth path: two namespaces joined by a veth pair ------------------------ */
+
+/* A path between the two processes of a run: [0] the server's (or the
+ * libfabric target's) side, [1] the client's. */
+struct path {
+	const char *name;	/* "lo" or "veth" */
+	bool up;		/* usable; else why says why not */
+	char why[200];
+	int ns_fd[2];		/* namespace to run in (/var/run/netns/NAME), -1: this one */
+	char ip[2][48];		/* IPv4 address of each side */
+};
+
+/* The veth path's names, and the janitor process that deletes them. */
+static struct {
+	char ip_cmd[32];	/* the ip binary */
+	char ns[2][32];
+	char veth[2][16];
+	int janitor_fd;		/* write end of the janitor's pipe; -1: no janitor */
+	pid_t janitor;
+} vnet = { .janitor_fd = -1 };
+
+/* Processes this bench started and has not reaped (for the handler). */
+static volatile pid_t kids[KIDS_MAX];
+
+static void kid_add(pid_t pid)
+{
+	for (int i = 0; i < KIDS_MAX; i++)
+		if (!kids[i]) {
+			kids[i] = pid;
+			return;
+		}
+}
+
+static void kid_del(pid_t pid)
+{
+	for (int i = 0; i < KIDS_MAX; i++)
+		if (kids[i] == pid)
+			kids[i] = 0;
+}
+
+/* Run `ip argv...` quietly and wait; whether it exited 0. */
+static bool run_ip(char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(vnet.ip_cmd, argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		return false;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* `ip` with a command line of space-separated words (at most 15). */
+static bool ipf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool ipf(const char *fmt, ...)
+{
+	char line[256], *argv[16] = { "ip" }, *save = NULL;
+	int n = 1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *w = strtok_r(line, " ", &save); w && n < 15; w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	return run_ip(argv);
+}
+
+/* Delete the namespaces (which takes the veth ends moved into them along)
+ * and a veth end still outside. */
+static void veth_delete(void)
+{
+	for (int i = 0; i < 2; i++) {
+		char *del_ns[] = { "ip", "netns", "del", vnet.ns[i], NULL };
+
+		run_ip(del_ns);
+	}
+	char *del_link[] = { "ip", "link", "del", vnet.veth[0], NULL };
+
+	run_ip(del_link);
+}
+
+static void janitor_wake(int sig)
+{
+	(void)sig; /* only interrupts the janitor's read */
+}
+
+/* The janitor: a child that deletes the namespaces when the bench is done
+ * with them: woken by SIGUSR1, sent by veth_down or by the kernel when the
+ * bench dies in any way (PR_SET_PDEATHSIG; SIGKILL included), or by the
+ * end of its pipe once every process holding the write end is gone.  It
+ * ignores the terminal's signals so that a Ctrl-C to the process group
+ * does not stop it before it has cleaned up.  Cleaning up in the bench's
+ * signal handler instead would mean fork() there, which deadlocks when
+ * libfabric's threads hold a lock its atfork handlers take; and libfabric
+ * (its psm provider) installs its own SIGTERM handler that calls exit(). */
+static bool janitor_start(void)
+{
+	struct sigaction wake = { .sa_handler = janitor_wake }; /* no SA_RESTART */
+	pid_t parent = getpid(), pid;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return false;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		char c;
+
+		sigaction(SIGUSR1, &wake, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGUSR1);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		dup2(null, 0);
+		dup2(null, 1); /* do not hold a pipe the bench's output goes to */
+		dup2(null, 2);
+		close(p[1]);
+		if (getppid() == parent) /* else the bench is gone already */
+			(void)!read(p[0], &c, 1); /* EOF, or EINTR by SIGUSR1 */
+		veth_delete();
+		_exit(0);
+	}
+	close(p[0]);
+	if (pid < 0) {
+		close(p[1]);
+		return false;
+	}
+	vnet.janitor = pid;
+	vnet.janitor_fd = p[1];
+	return true;
+}
+
+static pid_t main_pid; /* the bench's own process (forked copies clean nothing) */
+
+/* Have the janitor delete the veth path now, and wait until it has. */
+static void veth_down(void)
+{
+	if (vnet.janitor_fd < 0 || getpid() != main_pid)
+		return;
+	close(vnet.janitor_fd);
+	vnet.janitor_fd = -1;
+	kill(vnet.janitor, SIGUSR1);
+	while (waitpid(vnet.janitor, NULL, 0) < 0 && errno == EINTR)
+		continue;
+}
+
+/* Kill what this bench started and die of sig; the janitor (see above)
+ * deletes the namespaces once we are gone.  A forked copy (libfabric's
+ * target) inherits the handler: it just dies. */
+static void on_signal(int sig)
+{
+	if (getpid() == main_pid)
+		for (int i = 0; i < KIDS_MAX; i++)
+			if (kids[i] > 0)
+				kill(kids[i], SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void signals_catch(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	main_pid = getpid();
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a dead peer is a failed run, not our death */
+}
+
+/* Why this host cannot make the veth path, or NULL (ip_cmd set). */
+static const char *veth_unavailable(void)
+{
+	static const char *const where[] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
+
+	if (geteuid() != 0)
+		return "not root: network namespaces need CAP_SYS_ADMIN";
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++)
+		if (!access(where[i], X_OK)) {
+			snprintf(vnet.ip_cmd, sizeof(vnet.ip_cmd), "%s", where[i]);
+			return NULL;
+		}
+	return "no `ip` command (iproute2)";
+}
+
+/* One side: its veth end into namespace i, MTU 9000, address, up. */
+static bool veth_side(struct path *p, int i)
+{
+	return ipf("link set %s netns %s", vnet.veth[i], vnet.ns[i]) &&
+	       ipf("-n %s link set %s mtu 9000 up", vnet.ns[i], vnet.veth[i]) &&
+	       ipf("-n %s addr add %s/24 dev %s", vnet.ns[i], p->ip[i], vnet.veth[i]) &&
+	       ipf("-n %s link set lo up", vnet.ns[i]);
+}
+
+/* Make the veth path (p->up), or say why not (p->why). */
+static void veth_up(struct path *p)
+{
+	unsigned id = (unsigned)getpid() % 50000;
+	const char *why = veth_unavailable();
+	char file[64];
+	bool ok;
+
+	if (why) {
+		snprintf(p->why, sizeof(p->why), "%s", why);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(vnet.ns[i], sizeof(vnet.ns[i]), "loom-bench-%u-%c", id, 'a' + i);
+		snprintf(vnet.veth[i], sizeof(vnet.veth[i]), "lb%u%c", id, 'a' + i);
+		snprintf(p->ip[i], sizeof(p->ip[i]), "10.%u.%u.%d", 100 + id / 256 % 100, id % 256,
+			 i + 1);
+	}
+	if (!janitor_start()) { /* from here on, whatever exists is deleted at the end */
+		snprintf(p->why, sizeof(p->why), "fork: %s", strerror(errno));
+		return;
+	}
+	ok = ipf("netns add %s", vnet.ns[0]) && ipf("netns add %s", vnet.ns[1]) &&
+	     ipf("link add %s type veth peer name %s", vnet.veth[0], vnet.veth[1]) &&
+	     veth_side(p, 0) && veth_side(p, 1);
+	for (int i = 0; ok && i < 2; i++) {
+		snprintf(file, sizeof(file), "/var/run/netns/%s", vnet.ns[i]);
+		p->ns_fd[i] = open(file, O_RDONLY | O_CLOEXEC);
+		ok = p->ns_fd[i] >= 0;
+	}
+	if (!ok) {
+		snprintf(p->why, sizeof(p->why), "cannot set up namespaces and a veth pair "
+						 "(ip netns/ip link failed)");
+		veth_down();
+		return;
+	}
+	p->up = true;
+}
+
+static void path_close(struct path *p)
+{
+	for (int i = 0; i < 2; i++)
+		if (p->ns_fd[i] >= 0)
+			close(p->ns_fd[i]);
+	if (!strcmp(p->name, "veth"))
+		veth_down();
+}
+
 /* ---- running loom perf ------------------------------------------------------------ */
 
-/* Start argv with stdout and/or stderr on pipes (fd -1 when not wanted). */
-static pid_t spawn(char *const argv[], int *out_fd, int *err_fd)
+/* Start argv in namespace ns_fd (-1: this one) with stdout and/or stderr on
+ * pipes (fd -1 when not wanted); it dies with this process. */
+static pid_t spawn(char *const argv[], int ns_fd, int *out_fd, int *err_fd)
 {
 	int o[2] = { -1, -1 }, e[2] = { -1, -1 };
 	pid_t pid;
@@ -110,11 +389,16 @@ static pid_t spawn(char *const argv[], int *out_fd, int *err_fd)
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(out_fd ? o[1] : null, 1);
 		dup2(err_fd ? e[1] : null, 2);
+		if (ns_fd >= 0 && setns(ns_fd, CLONE_NEWNET))
+			_exit(126);
 		execv(argv[0], argv);
 		_exit(127);
 	}
+	if (pid > 0)
+		kid_add(pid);
 	if (out_fd) {
 		close(o[1]);
 		*out_fd = o[0];
@@ -183,26 +467,29 @@ static double json_num(const char *json, const char *key)
 static bool reap(pid_t pid)
 {
 	int st;
+	bool ok = waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 
-	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	kid_del(pid);
+	return ok;
 }
 
-/* One server + client run of `loom perf test --json`; the client's figures. */
-static struct figures perf_once(const char *loom, const char *provider, const char *test,
-				const char *size, const char *iters)
+/* One server + client run of `loom perf test --json` over path; the
+ * client's figures. */
+static struct figures perf_once(const char *loom, const char *provider, const struct path *path,
+				const char *test, const char *size, const char *iters)
 {
 	char *sargv[] = { (char *)loom, "perf", (char *)test, "--provider", (char *)provider,
 			  "--port", "0", "-s", (char *)size, "-n", (char *)iters, "--json", NULL };
 	char port[16], json[8192];
 	char *cargv[] = { (char *)loom, "perf", (char *)test, "--provider", (char *)provider,
 			  "-p", port, "-s", (char *)size, "-n", (char *)iters, "--json",
-			  "127.0.0.1", NULL };
+			  (char *)path->ip[0], NULL };
 	double deadline = now_s() + RUN_TIMEOUT_S;
 	struct figures f = { 0 };
 	int err_fd, out_fd = -1, p;
 	pid_t s, c;
 
-	if ((s = spawn(sargv, NULL, &err_fd)) < 0)
+	if ((s = spawn(sargv, path->ns_fd[0], NULL, &err_fd)) < 0)
 		return f;
 	if ((p = server_port(err_fd, now_s() + 10)) < 0) {
 		kill(s, SIGKILL);
@@ -211,7 +498,7 @@ static struct figures perf_once(const char *loom, const char *provider, const ch
 		return f;
 	}
 	snprintf(port, sizeof(port), "%d", p);
-	c = spawn(cargv, &out_fd, NULL);
+	c = spawn(cargv, path->ns_fd[1], &out_fd, NULL);
 	f.ok = c > 0 && read_all(out_fd, json, sizeof(json), deadline);
 	if (!f.ok) {
 		kill(s, SIGKILL);
@@ -257,32 +544,58 @@ static struct figures figures_median(const struct figures *v, int n)
 
 struct row {
 	const char *provider, *test, *size, *iters;
+	const struct path *path;
 	struct figures runs[RUNS_MAX], med;
 };
 
-static void print_bw(const struct row *r, double memcpy_med, double fabric_bw)
+#define FABRIC "libfabric tcp"
+
+/* The libfabric row of r's path and test, when it was measured. */
+static const struct row *fabric_row(const struct row *rows, int n, const struct row *r)
 {
-	printf("  %-14s %-9s %7s %6s %12.0f", r->provider, r->test, r->size, r->iters,
-	       r->med.bw_avg);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(rows[i].provider, FABRIC) && rows[i].path == r->path &&
+		    !strcmp(rows[i].test, r->test))
+			return rows[i].path->up && rows[i].med.ok ? &rows[i] : NULL;
+	return NULL;
+}
+
+static void print_key(const struct row *r)
+{
+	printf("  %-14s %-5s %-9s %7s %6s", r->provider, r->path->name, r->test, r->size, r->iters);
+}
+
+static void print_bw(const struct row *r, double memcpy_med, const struct row *fab)
+{
+	print_key(r);
+	if (!r->path->up) {
+		printf(" not measured: %s\n", r->path->why);
+		return;
+	}
+	printf(" %12.0f", r->med.bw_avg);
 	if (r->med.bw_peak > 0)
 		printf(" %12.0f", r->med.bw_peak);
 	else
 		printf(" %12s", "-"); /* the libfabric harness measures no peak */
 	printf(" %10.2f", r->med.bw_avg / memcpy_med);
-	if (fabric_bw > 0)
-		printf(" %11.2f", r->med.bw_avg / fabric_bw);
+	if (fab)
+		printf(" %11.2f", r->med.bw_avg / fab->med.bw_avg);
 	else
 		printf(" %11s", "-");
 	printf("%s\n", r->med.ok ? "" : "  (a run FAILED)");
 }
 
-static void print_lat(const struct row *r, double fabric_typical)
+static void print_lat(const struct row *r, const struct row *fab)
 {
-	printf("  %-14s %-9s %7s %6s %8.2f %10.2f %8.2f %8.2f %9.2f", r->provider, r->test, r->size,
-	       r->iters, r->med.t_min, r->med.t_typical, r->med.t_avg, r->med.t_p99,
-	       r->med.t_p999);
-	if (fabric_typical > 0)
-		printf(" %11.2f", fabric_typical / r->med.t_typical);
+	print_key(r);
+	if (!r->path->up) {
+		printf(" not measured: %s\n", r->path->why);
+		return;
+	}
+	printf(" %8.2f %10.2f %8.2f %8.2f %9.2f", r->med.t_min, r->med.t_typical, r->med.t_avg,
+	       r->med.t_p99, r->med.t_p999);
+	if (fab)
+		printf(" %11.2f", fab->med.t_typical / r->med.t_typical);
 	else
 		printf(" %11s", "-");
 	printf("%s\n", r->med.ok ? "" : "  (a run FAILED)");
@@ -295,14 +608,14 @@ static void print_lat(const struct row *r, double fabric_typical)
 struct opts {
 	int runs;
 	char loom[PATH_MAX];
-	bool shm, udp;
+	bool shm, udp, lo, veth;
 };
 
 static bool parse(int argc, char **argv, struct opts *o)
 {
 	const char *slash = strrchr(argv[0], '/');
 
-	*o = (struct opts){ .runs = 5, .shm = true, .udp = true };
+	*o = (struct opts){ .runs = 5, .shm = true, .udp = true, .lo = true, .veth = true };
 	snprintf(o->loom, sizeof(o->loom), "%.*sloom", slash ? (int)(slash - argv[0] + 1) : 0,
 		 argv[0]);
 	for (int i = 1; i < argc; i++) {
@@ -317,9 +630,13 @@ static bool parse(int argc, char **argv, struct opts *o)
 			o->shm = strstr(v, "shm") != NULL;
 			o->udp = strstr(v, "udp") != NULL;
 			i++;
+		} else if (!strcmp(argv[i], "--paths") && v) {
+			o->lo = strstr(v, "lo") != NULL;
+			o->veth = strstr(v, "veth") != NULL;
+			i++;
 		} else {
 			fprintf(stderr, "usage: bench_transport [--runs 1..%d] [--loom PATH] "
-					"[--providers shm,udp]\n", RUNS_MAX);
+					"[--providers shm,udp] [--paths lo,veth]\n", RUNS_MAX);
 			return false;
 		}
 	}
@@ -333,11 +650,24 @@ static const char *const tests[][3] = {
 	{ "read_lat", "2", "1000" },
 };
 #define N_TESTS (sizeof(tests) / sizeof(tests[0]))
+#define ROWS_MAX (5 * N_TESTS) /* lo: shm, udp, libfabric; veth: udp, libfabric */
 
 static enum fabric_test fabric_test_of(const char *test)
 {
 	return !strcmp(test, "write_bw") ? FABRIC_WRITE_BW
 	       : !strcmp(test, "write_lat") ? FABRIC_WRITE_LAT : FABRIC_READ_LAT;
+}
+
+/* One libfabric run over r's path (fab_path points at its two sides). */
+static struct figures fabric_on(const struct row *r)
+{
+#if FABRIC_HAVE_HEADERS
+	for (int i = 0; i < 2; i++) {
+		fab_path.node[i] = r->path->ip[i];
+		fab_path.ns_fd[i] = r->path->ns_fd[i];
+	}
+#endif
+	return fabric_run(fabric_test_of(r->test), (size_t)atoi(r->size), atoi(r->iters));
 }
 
 /* Measure everything: the runs of each row interleave with memcpy runs. */
@@ -351,16 +681,19 @@ static int measure(const struct opts *o, struct row *rows, int n_rows, double *m
 		for (int i = 0; i < n_rows; i++) {
 			struct row *r = &rows[i];
 
-			if (!strcmp(r->provider, "libfabric tcp"))
-				r->runs[run] = fabric_run(fabric_test_of(r->test),
-							  (size_t)atoi(r->size), atoi(r->iters));
+			if (!r->path->up)
+				continue;
+			if (!strcmp(r->provider, FABRIC))
+				r->runs[run] = fabric_on(r);
 			else
-				r->runs[run] = perf_once(o->loom, r->provider, r->test, r->size,
-							 r->iters);
+				r->runs[run] = perf_once(o->loom, r->provider, r->path, r->test,
+							 r->size, r->iters);
 		}
 	}
 	*memcpy_med = median(mc, o->runs);
 	for (int i = 0; i < n_rows; i++) {
+		if (!rows[i].path->up)
+			continue;
 		rows[i].med = figures_median(rows[i].runs, o->runs);
 		failed += !rows[i].med.ok;
 	}
@@ -370,41 +703,62 @@ static int measure(const struct opts *o, struct row *rows, int n_rows, double *m
 static void report(const struct opts *o, struct row *rows, int n_rows, double memcpy_med,
 		   const char *fabric_why)
 {
-	const struct row *fab = fabric_why[0] ? NULL : &rows[n_rows - (int)N_TESTS];
-
-	printf("loom perf over 127.0.0.1 (server and client processes), medians of %d runs\n",
+	printf("loom perf, server and client processes; lo: both over 127.0.0.1; veth: one\n"
+	       "network namespace each, joined by a veth pair (MTU 9000); medians of %d runs\n",
 	       o->runs);
 	printf("baseline: memcpy of a %d-byte message, one core: %.0f MiB/s\n", MEMCPY_BYTES,
 	       memcpy_med);
 	if (fabric_why[0])
 		printf("baseline: libfabric tcp not measured: %s\n", fabric_why);
-	printf("\n  %-14s %-9s %7s %6s %12s %12s %10s %11s\n", "provider", "test", "bytes",
-	       "iters", "BW avg MiB/s", "BW peak", "/ memcpy", "/ libfabric");
+	printf("\n  %-14s %-5s %-9s %7s %6s %12s %12s %10s %11s\n", "provider", "path", "test",
+	       "bytes", "iters", "BW avg MiB/s", "BW peak", "/ memcpy", "/ libfabric");
 	for (int i = 0; i < n_rows; i++)
 		if (!strcmp(rows[i].test, "write_bw"))
-			print_bw(&rows[i], memcpy_med, fab && fab->med.ok ? fab[0].med.bw_avg : 0);
-	printf("\n  %-14s %-9s %7s %6s %8s %10s %8s %8s %9s %11s\n", "provider", "test", "bytes",
-	       "iters", "t_min", "t_typical", "t_avg", "99%", "99.9%", "libfabric/");
-	printf("  %-14s %-9s %7s %6s %8s %10s %8s %8s %9s %11s\n", "", "", "", "", "[usec]", "",
-	       "", "", "", "this");
-	for (int i = 0; i < n_rows; i++) {
-		const struct row *f = fab ? &fab[i % N_TESTS] : NULL;
-
+			print_bw(&rows[i], memcpy_med, fabric_row(rows, n_rows, &rows[i]));
+	printf("\n  %-14s %-5s %-9s %7s %6s %8s %10s %8s %8s %9s %11s\n", "provider", "path",
+	       "test", "bytes", "iters", "t_min", "t_typical", "t_avg", "99%", "99.9%",
+	       "libfabric/");
+	printf("  %-14s %-5s %-9s %7s %6s %8s %10s %8s %8s %9s %11s\n", "", "", "", "", "",
+	       "[usec]", "", "", "", "", "this");
+	for (int i = 0; i < n_rows; i++)
 		if (strcmp(rows[i].test, "write_bw"))
-			print_lat(&rows[i], f && f->med.ok ? f->med.t_typical : 0);
-	}
+			print_lat(&rows[i], fabric_row(rows, n_rows, &rows[i]));
 	printf("\nwrite_lat: half the round trip; read_lat: the whole (perftest).  Targets: shm\n"
-	       "write_bw >= 0.5 x memcpy; udp faster than libfabric tcp (ratios > 1).\n");
+	       "write_bw >= 0.5 x memcpy; udp faster than libfabric tcp on the same path\n"
+	       "(ratios > 1).\n");
+}
+
+/* The rows of one path: its providers (shm only on lo) and libfabric. */
+static int rows_of(const struct opts *o, const struct path *p, bool fabric, struct row *rows)
+{
+	const char *prov[3];
+	int n_prov = 0, n = 0;
+
+	if (o->shm && !strcmp(p->name, "lo"))
+		prov[n_prov++] = "shm";
+	if (o->udp)
+		prov[n_prov++] = "udp";
+	if (fabric && n_prov)
+		prov[n_prov++] = FABRIC;
+	for (int i = 0; i < n_prov; i++)
+		for (size_t t = 0; t < N_TESTS; t++)
+			rows[n++] = (struct row){ .provider = prov[i], .path = p,
+						  .test = tests[t][0], .size = tests[t][1],
+						  .iters = tests[t][2] };
+	return n;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct row rows[3 * N_TESTS];
-	const char *providers[3];
+	static struct row rows[ROWS_MAX];
+	struct path lo = { .name = "lo", .up = true, .ns_fd = { -1, -1 },
+			   .ip = { "127.0.0.1", "127.0.0.1" } };
+	struct path veth = { .name = "veth", .ns_fd = { -1, -1 } };
 	char fabric_why[200] = "";
-	int n_prov = 0, n_rows = 0;
+	int n_rows = 0, failed;
 	double memcpy_med;
+	bool fabric;
 
 	if (!parse(argc, argv, &o))
 		return 2;
@@ -413,18 +767,17 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	if (o.shm)
-		providers[n_prov++] = "shm";
-	if (o.udp)
-		providers[n_prov++] = "udp";
-	if (fabric_available(fabric_why, sizeof(fabric_why)))
-		providers[n_prov++] = "libfabric tcp";
-	for (int p = 0; p < n_prov; p++)
-		for (size_t t = 0; t < N_TESTS; t++)
-			rows[n_rows++] = (struct row){ .provider = providers[p], .test = tests[t][0],
-						       .size = tests[t][1], .iters = tests[t][2] };
-	int failed = measure(&o, rows, n_rows, &memcpy_med);
-
+	signals_catch();
+	atexit(veth_down);
+	fabric = fabric_available(fabric_why, sizeof(fabric_why));
+	if (o.veth && o.udp)
+		veth_up(&veth);
+	if (o.lo)
+		n_rows += rows_of(&o, &lo, fabric, rows + n_rows);
+	if (o.veth)
+		n_rows += rows_of(&o, &veth, fabric, rows + n_rows);
+	failed = measure(&o, rows, n_rows, &memcpy_med);
+	path_close(&veth);
 	report(&o, rows, n_rows, memcpy_med, fabric_why);
 	if (failed)
 		printf("\n%d row(s) had a failed run (see above)\n", failed);

@@ -27,6 +27,8 @@
 #if __has_include(<rdma/fabric.h>)
 #define FABRIC_HAVE_HEADERS 1
 #include <dlfcn.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
@@ -44,7 +46,18 @@ enum fabric_test { FABRIC_WRITE_BW, FABRIC_WRITE_LAT, FABRIC_READ_LAT };
 #define FABRIC_NAME_MAX 128
 #define FABRIC_TIMEOUT_S 30
 
+/* Where the two processes of a run live: the target (child, [0]) and the
+ * measuring parent ([1]); each side's IPv4 address, and a network
+ * namespace to enter (an open /var/run/netns/NAME, -1 = stay).  The
+ * default is both on 127.0.0.1 in this namespace; bench_transport points
+ * it at the two ends of a veth pair. */
 static struct {
+	const char *node[2];
+	int ns_fd[2];
+} fab_path = { { "127.0.0.1", "127.0.0.1" }, { -1, -1 } };
+
+static struct {
+	const char *node; /* this process's side of fab_path */
 	int (*getinfo)(uint32_t, const char *, const char *, uint64_t, const struct fi_info *,
 		       struct fi_info **);
 	void (*freeinfo)(struct fi_info *);
@@ -121,7 +134,8 @@ static bool fab_getinfo(struct fab_end *e)
 	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
 				      FI_MR_PROV_KEY;
 	hints->fabric_attr->prov_name = strdup("tcp");
-	rc = fab.getinfo(FI_VERSION(1, 9), "127.0.0.1", NULL, FI_SOURCE, hints, &e->info);
+	rc = fab.getinfo(FI_VERSION(1, 9), fab.node ? fab.node : "127.0.0.1", NULL, FI_SOURCE,
+			 hints, &e->info);
 	fab.freeinfo(hints);
 	if (rc) {
 		fprintf(stderr, "fabric_tcp: fi_getinfo(tcp, RDM, RMA): %s\n", fab.strerror(-rc));
@@ -337,15 +351,43 @@ static int fab_target(struct fab_end *e, enum fabric_test t, const struct fab_ca
 	return 0;
 }
 
+/* Take side i of fab_path: its address, and its namespace when it has
+ * one (*orig: the namespace to come back to, -1 if none was left); false
+ * when setns fails. */
+static bool fab_side(int i, int *orig)
+{
+	fab.node = fab_path.node[i];
+	*orig = -1;
+	if (fab_path.ns_fd[i] < 0)
+		return true;
+	*orig = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (*orig < 0 || setns(fab_path.ns_fd[i], CLONE_NEWNET)) {
+		fprintf(stderr, "fabric_tcp: setns: %s\n", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void fab_side_leave(int orig)
+{
+	fab.node = NULL;
+	if (orig >= 0) {
+		if (setns(orig, CLONE_NEWNET))
+			fprintf(stderr, "fabric_tcp: setns back: %s\n", strerror(errno));
+		close(orig);
+	}
+}
+
 /* One run of test over libfabric tcp: the parent's figures (f->ok). */
 static struct figures fabric_run(enum fabric_test t, size_t size, int iters)
 {
-	int p2c[2], c2p[2], st;
+	int p2c[2], c2p[2], st, orig;
 	struct figures f = { 0 };
 	struct fab_end e;
 	struct fab_card peer;
 	pid_t pid;
 
+	memset(&e, 0, sizeof(e));
 	if (pipe(p2c) || pipe(c2p))
 		return f;
 	fflush(stdout);
@@ -353,9 +395,10 @@ static struct figures fabric_run(enum fabric_test t, size_t size, int iters)
 	if (pid == 0) {
 		int rc = 1;
 
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
 		close(p2c[1]);
 		close(c2p[0]);
-		if (fab_open(&e, size) && (memset(e.buf, 0xa5, size), true) &&
+		if (fab_side(0, &orig) && fab_open(&e, size) && (memset(e.buf, 0xa5, size), true) &&
 		    fab_swap(&e, p2c[0], c2p[1], &peer))
 			rc = fab_target(&e, t, &peer, size, p2c[0]);
 		fab_close(&e);
@@ -363,7 +406,7 @@ static struct figures fabric_run(enum fabric_test t, size_t size, int iters)
 	}
 	close(p2c[0]);
 	close(c2p[1]);
-	if (fab_open(&e, size) && (memset(e.buf, 0x5a, size), true) &&
+	if (fab_side(1, &orig) && fab_open(&e, size) && (memset(e.buf, 0x5a, size), true) &&
 	    fab_swap(&e, c2p[0], p2c[1], &peer))
 		f.ok = t == FABRIC_WRITE_BW ? fab_write_bw(&e, &peer, size, iters, 128, &f)
 					    : fab_lat(&e, t, &peer, size, iters, &f);
@@ -374,6 +417,7 @@ static struct figures fabric_run(enum fabric_test t, size_t size, int iters)
 	waitpid(pid, &st, 0);
 	f.ok = f.ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	fab_close(&e);
+	fab_side_leave(orig);
 	return f;
 }
 

@@ -197,6 +197,8 @@ int tp_qp_query(struct tp_qp *qp, struct tp_qp_attr *attr)
 	pthread_mutex_lock(&qp->lock);
 	*attr = qp->attr;
 	attr->state = qp->state;
+	attr->sq_draining = qp->state == TP_QPS_SQD && qp->dev->ops->qp_sq_draining &&
+			    qp->dev->ops->qp_sq_draining(qp);
 	pthread_mutex_unlock(&qp->lock);
 	return 0;
 }

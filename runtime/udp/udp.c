@@ -53,13 +53,26 @@
  *     lasts (on a timer, 3 times at most, or on a later out-of-sequence
  *     packet); rxe sends one per gap and leaves the rest to the requester's
  *     retransmission timer.
- *   - No end-to-end credits (AETH credit field 0x1f); P_Key 0xffff, not
- *     checked; the source of a packet is checked by IPv4 address only (the
- *     UDP source port varies per QP); the number of outstanding READ/atomic
- *     requests a responder accepts is not enforced against
- *     max_dest_rd_atomic (64 results are kept, exactly-once holds while the
- *     peer respects its max_rd_atomic <= 16).
- *   - SQD drains the message in progress only and raises no event.
+ *   - No end-to-end credits (AETH credit field 0x1f); the source of a
+ *     packet is checked by IPv4 address only (the UDP source port varies
+ *     per QP).
+ *   - P_Key: one per device (option pkey, default 0xffff) for all its QPs,
+ *     as the API has no P_Key attribute or table; a packet whose P_Key does
+ *     not match (IBA 10.9.3 rules) is dropped silently and counted under
+ *     `malformed` (struct tp_counters has no P_Key violation field).
+ *   - Responder resources: a READ holds one until its last response is
+ *     sent, an atomic while it executes; READ responses stream one READ at
+ *     a time, so at most two are held and exceeding max_dest_rd_atomic
+ *     (NAK invalid request) is only possible when it is 0 or 1.  A peer
+ *     that keeps more in flight than a larger max_dest_rd_atomic is served
+ *     in order; exactly-once atomics hold while it keeps <= 64 (UDP_RES_N
+ *     results kept).  (udp_resp.c)
+ *   - No congestion control: ECN marks are not read, no CNP is sent,
+ *     and a received CNP is parsed and ignored; the window above is the
+ *     only pacing.
+ *   - SQD: drained is a query flag (tp_qp_query's sq_draining, as
+ *     ibv_qp_attr's), not an asynchronous event: the API has no event
+ *     channel.  (udp_req.c)
  *   - The path MTU must fit the link's MTU (veth: set mtu 9000 for 4096):
  *     IP fragmentation is off (DF), so a datagram too large for the link is
  *     lost at sendmsg (EMSGSIZE) and the QP ends with RETRY_EXC_ERR.
@@ -99,6 +112,9 @@ static const struct tp_opt_spec udp_opts[] = {
 	  "a PSN sequence NAK is repeated after this long if the gap persists (default 1000)" },
 	{ "rcvbuf_kib", TP_OPT_U64, 64, 1 << 20, "device socket receive buffer (default 8192)" },
 	{ "sndbuf_kib", TP_OPT_U64, 64, 1 << 20, "QP socket send buffer (default 2048)" },
+	{ "pkey", TP_OPT_U64, 1, 0xffff,
+	  "P_Key of every QP (default 0xffff); a packet whose BTH P_Key does not match "
+	  "is dropped and counted as malformed (IBA 10.9.3)" },
 	{ "trace", TP_OPT_BOOL, 0, 1, "log protocol steps to stderr (or LOOM_UDP_TRACE=1)" },
 	{ "fault.seed", TP_OPT_U64, 0, 1.8e19, "fault injection seed (default 1)" },
 	UDP_RATE("fault.tx.drop", "rate of sent packets dropped"),
@@ -278,6 +294,10 @@ static int read_opts(struct udp_device *ud, const struct tp_opts *o)
 	ud->window = (unsigned)tp_opts_u64(o, "window", 128);
 	ud->ackreq_every = (unsigned)tp_opts_u64(o, "ackreq_every", 32);
 	ud->renak_us = tp_opts_u64(o, "renak_us", 1000);
+	ud->pkey = (uint16_t)tp_opts_u64(o, "pkey", 0xffff);
+	if (!(ud->pkey & 0x7fff))
+		return loom_err_set(EINVAL, "udp: pkey=0x%04x is invalid (0x0000 and 0x8000 are "
+				    "reserved, IBA 10.9.1.2)", ud->pkey);
 	ud->rcvbuf_bytes = tp_opts_u64(o, "rcvbuf_kib", 8192) * 1024;
 	ud->sndbuf_bytes = tp_opts_u64(o, "sndbuf_kib", 2048) * 1024;
 	ud->trace = tp_opts_bool(o, "trace", getenv("LOOM_UDP_TRACE") != NULL);
@@ -432,5 +452,6 @@ const struct tp_provider_ops udp_provider_ops = {
 	.qp_fini = udp_qp_fini,
 	.qp_modify = udp_qp_modify,
 	.post_send_kick = udp_post_send_kick,
+	.qp_sq_draining = udp_qp_sq_draining,
 	.progress = NULL, /* the device's thread does all the work */
 };

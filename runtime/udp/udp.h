@@ -53,6 +53,8 @@
 /* Rates in [0, 1] of one direction. */
 struct udp_fault_dir {
 	double drop, dup, reorder, delay, corrupt;
+	double ecn;	   /* rate of packets marked CE (not dropped) */
+	uint64_t ecn_packets; /* only the first N packets may be marked; 0: all */
 	uint64_t delay_us; /* how long a delayed packet is held */
 };
 
@@ -70,6 +72,7 @@ struct udp_held {
 	int fd;			  /* tx: the sending QP's socket */
 	uint32_t qpn;		  /* tx: the sending QP (purged when it is destroyed) */
 	struct sockaddr_in to;	  /* tx: destination */
+	uint8_t tos;		  /* tx: IP TOS to send it with */
 	struct roce_ipv4_udp ip;  /* rx: what recvmsg reported */
 	size_t len;
 	uint8_t data[];
@@ -79,6 +82,34 @@ struct udp_held {
 struct udp_hold {
 	struct udp_held *head;
 	unsigned n;
+};
+
+/* ---- congestion control (udp_cc.c) ----------------------------------------- */
+
+/* DCQCN parameters of a device (options cc.*, cnp_interval_us, line_rate_mbps). */
+struct udp_cc_cfg {
+	bool on;		/* the requester reacts to CNPs */
+	uint8_t tos;		/* IP TOS of every packet sent: ECT(0) unless ecn=0 */
+	uint64_t cnp_interval_us; /* responder: at most one CNP per QP this often */
+	double line_mbps;	/* 0: unlimited until the first CNP */
+	double min_mbps, g, ai_mbps, hai_mbps;
+	uint64_t alpha_us, timer_us, byte_reset, burst_bytes;
+	unsigned fast_steps;	/* F: fast-recovery steps before additive increase */
+};
+
+/* A QP's reaction point (requester side; rates in Mbit/s = bits/us). */
+struct udp_cc {
+	bool limited;		/* pacing at rc (else unlimited) */
+	double rc, rt, alpha, line; /* current, target, alpha, the cap */
+	uint64_t alpha_t_us;	/* alpha decayed up to here */
+	uint64_t inc_at_us;	/* next rate-increase timer expiry */
+	unsigned t_stage, bc_stage; /* timer and byte-counter stages since the cut */
+	uint64_t bc_bytes;	/* bytes sent in this byte-counter stage */
+	uint64_t next_ns;	/* pacing: the next packet may leave then */
+	uint64_t wait_us;	/* the requester waits for pacing until (0: not) */
+	/* the sending rate, measured while unlimited (line rate at the first CNP) */
+	uint64_t win_t0_us, win_bytes, last_tx_us;
+	double meas_mbps;
 };
 
 /* ---- per-QP protocol state ------------------------------------------------- */
@@ -146,6 +177,7 @@ struct udp_resp_state {
 	uint8_t nak_syndrome;
 	uint64_t nak_at_us;
 	unsigned nak_repeats; /* timed repeats of this gap's NAK */
+	uint64_t cnp_at_us;   /* when the last CNP was sent (0: never) */
 	struct udp_read_stream rd;
 	struct udp_res res[UDP_RES_N];
 	unsigned res_next;
@@ -165,6 +197,7 @@ struct udp_qp {
 	struct udp_wqe_ext *ext;     /* [sq.size] */
 	struct udp_sq_state sq;
 	struct udp_resp_state resp;
+	struct udp_cc cc;
 	struct loom_rng tx_rng;	     /* tx faults of this QP */
 	_Atomic uint64_t deadline_us; /* earliest timer; 0 = needs a pass now */
 	bool dirty;		     /* on the device's dirty list (thread only) */
@@ -180,8 +213,10 @@ struct udp_device {
 	int fd;			     /* the device socket: receives everything */
 	int epfd, evfd, tfd;	     /* epoll, kick eventfd, timerfd */
 	unsigned max_qp, window, ackreq_every;
+	uint16_t pkey;		     /* P_Key of every QP (option pkey) */
 	uint64_t renak_us, rcvbuf_bytes, sndbuf_bytes;
 	struct udp_fault_cfg fault;
+	struct udp_cc_cfg cc;
 	bool trace;
 	pthread_rwlock_t qps_lock;
 	struct udp_qp **qps;	     /* [max_qp] by slot */
@@ -236,6 +271,14 @@ static inline uint32_t udp_npkts(uint32_t len, uint32_t mtu)
 	} while (0)
 void udp_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* IBA 10.9.3: P_Keys match when their low 15 bits agree and at least one
+ * is a full member (bit 15); 0x0000 and 0x8000 are invalid and match
+ * nothing. */
+static inline bool udp_pkey_match(uint16_t a, uint16_t b)
+{
+	return (a & 0x7fff) && (a & 0x7fff) == (b & 0x7fff) && ((a | b) & 0x8000);
+}
+
 /* ---- udp_net.c: sockets and packets ---- */
 int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint64_t sndbuf,
 		    struct sockaddr_in *bound);
@@ -245,7 +288,8 @@ void udp_rx_ring_free(struct udp_device *ud);
 bool udp_rx_drain(struct udp_device *ud, uint64_t now);
 /* Run the deferred work (ACKs, requester) of every QP marked dirty. */
 void udp_rx_flush(struct udp_device *ud);
-/* Hand one datagram (after rx faults) to the engines. */
+/* Hand one datagram (after rx faults) to the engines; ip->tos carries the
+ * ECN field it arrived with (CE: 3). */
 void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 		    const struct roce_ipv4_udp *ip, uint64_t now);
 /* Build and send one packet of q (payload iov, at most 32 entries); the
@@ -267,10 +311,11 @@ struct udp_tx_batch {
 void udp_tx_add(struct udp_qp *q, struct udp_tx_batch *b, struct roce_pkt *pkt,
 		const struct iovec *iov, int iovcnt);
 void udp_tx_flush(struct udp_qp *q, struct udp_tx_batch *b);
-/* sendmsg one datagram (iovcnt pieces) from fd to to; a failure is a lost
- * packet, as on a congested link. */
+/* sendmsg one datagram (iovcnt pieces) from fd to to with IP TOS tos
+ * (ud->cc.tos is the socket's own, sent without a cmsg); a failure is a
+ * lost packet, as on a congested link. */
 void udp_send_iov(struct udp_device *ud, int fd, const struct sockaddr_in *to,
-		  const struct iovec *iov, int iovcnt);
+		  const struct iovec *iov, int iovcnt, uint8_t tos);
 
 /* ---- udp_fault.c ---- */
 int udp_fault_read_opts(struct udp_fault_cfg *f, const struct tp_opts *o);
@@ -285,11 +330,28 @@ uint64_t udp_fault_release(struct udp_device *ud, uint64_t now);
 void udp_fault_purge_qp(struct udp_device *ud, uint32_t qpn);
 void udp_fault_free(struct udp_device *ud);
 
+/* ---- udp_cc.c: DCQCN (notification point in the responder, reaction
+ * point in the requester); all under the QP lock ---- */
+int udp_cc_read_opts(struct udp_cc_cfg *c, const struct tp_opts *o);
+void udp_cc_start(struct udp_qp *q, uint64_t now);
+/* A request arrived with CE: send a CNP unless one went out lately. */
+void udp_cc_ce(struct udp_qp *q, uint64_t now);
+void udp_cc_cnp_rx(struct udp_qp *q, uint64_t now);
+/* May the requester send a packet now?  If not, it waits (wait_us set). */
+bool udp_cc_may_send(struct udp_qp *q, uint64_t now);
+/* The requester sent a packet of wire_bytes (IPv4 header to ICRC). */
+void udp_cc_sent(struct udp_qp *q, uint32_t wire_bytes, uint64_t now);
+void udp_cc_timer(struct udp_qp *q, uint64_t now);
+/* The earliest cc timer of q (UDP_NO_DEADLINE: none). */
+uint64_t udp_cc_deadline(const struct udp_qp *q);
+
 /* ---- udp_qp.c ---- */
 int udp_qp_init(struct tp_qp *qp);
 void udp_qp_fini(struct tp_qp *qp);
 int udp_qp_modify(struct tp_qp *qp, const struct tp_qp_attr *na, unsigned mask);
 void udp_post_send_kick(struct tp_qp *qp);
+/* In SQD: a message started, or a sent PSN not yet acknowledged. */
+bool udp_qp_sq_draining(struct tp_qp *qp);
 struct udp_qp *udp_qp_lookup(struct udp_device *ud, uint32_t qpn);
 void udp_qp_mark_dirty(struct udp_qp *q);
 /* Wake the progress thread when t is earlier than its next wake-up. */

@@ -254,6 +254,7 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 		    const struct roce_ipv4_udp *ip, uint64_t now)
 {
 	uint32_t dqpn;
+	uint16_t pkey;
 	struct udp_qp *q;
 	enum tp_qp_state st;
 
@@ -265,6 +266,14 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 	if (!q) {
 		tp_count(&ud->dev, TP_CNT(malformed), 1);
 		UDP_TRACE(ud, "rx: no QP %u, dropped", dqpn);
+		return;
+	}
+	pkey = (uint16_t)(buf[ROCE_BTH_PKEY] << 8 | buf[ROCE_BTH_PKEY + 1]);
+	if (!udp_pkey_match(pkey, ud->pkey)) {
+		/* IBA 10.9.3: silently dropped (a P_Key violation) */
+		tp_count(&ud->dev, TP_CNT(malformed), 1);
+		UDP_TRACE(ud, "rx: P_Key 0x%04x for QP %u (its P_Key 0x%04x), dropped", pkey, dqpn,
+			  ud->pkey);
 		return;
 	}
 	pthread_mutex_lock(&q->qp.lock);

@@ -283,6 +283,13 @@ void udp_qp_fail(struct udp_qp *q, enum tp_wc_status s, uint32_t vendor_err)
 	q->resp.ack_pending = false;
 }
 
+bool udp_qp_sq_draining(struct tp_qp *qp)
+{
+	struct udp_qp *q = to_udp_qp(qp);
+
+	return q->sq.next_off || q->sq.comp_psn != q->sq.psn_max || q->sq.rd_atomic;
+}
+
 void udp_post_send_kick(struct tp_qp *qp)
 {
 	struct udp_qp *q = to_udp_qp(qp);

@@ -27,9 +27,11 @@
  * NAK or a timeout, 9.7.5.1.3-4) restarts from the oldest unacknowledged
  * PSN, inside its WQE: go-back-N.
  *
- * Deviation from IBA: in SQD the requester finishes the message in progress
- * and starts no new one (IBA also drains outstanding WQEs that were started;
- * there is no SQ-drained event here).
+ * SQD (IBA 10.3.1 / 11.2.5): the requester finishes the message in
+ * progress, resends what a go-back asks for among the WQEs already
+ * started, and starts no new one; udp_qp_sq_draining says whether anything
+ * sent is still unacknowledged (tp_qp_query's sq_draining; there is no
+ * asynchronous "SQ drained" event in this API).
  *
  * Concurrency: runs under the QP's tp_qp.lock, from tp_post_send (the
  * kick) or from the progress thread; the MR table's read lock is held from
@@ -76,7 +78,7 @@ static struct roce_pkt req_pkt(struct udp_qp *q, uint8_t opcode, bool ack_req)
 	struct roce_pkt p = { 0 };
 
 	p.bth.opcode = opcode;
-	p.bth.pkey = 0xffff;
+	p.bth.pkey = q->ud->pkey;
 	p.bth.dqpn = q->qp.attr.dest_qp_num;
 	p.bth.psn = q->sq.psn;
 	p.bth.ack_req = ack_req;
@@ -143,7 +145,10 @@ static enum req_state req_next_wqe(struct req_ctx *c)
 {
 	struct udp_qp *q = c->q;
 	struct tp_qp *qp = &q->qp;
-	bool draining = qp->state == TP_QPS_SQD && q->sq.next_off;
+	/* SQD: finish what was started (the message in progress, and any
+	 * already-sent WQE being sent again after a go-back), start nothing */
+	bool draining = qp->state == TP_QPS_SQD &&
+			(q->sq.next_off || roce_psn_diff(q->sq.psn, q->sq.psn_max) < 0);
 
 	if ((qp->state != TP_QPS_RTS && !draining) || q->sq.halted ||
 	    q->sq.next == qp->sq.tail || q->sq.rnr_until_us)

@@ -24,6 +24,14 @@
  *   - Resources (9.7.5.2.8): a SEND, or the last packet of a WRITE with
  *     immediate, needs a posted receive; without one the answer is an RNR
  *     NAK with this QP's min_rnr_timer and the packet is not executed.
+ *     A READ holds a responder resource from its arrival until its last
+ *     response is sent, an atomic while it executes: a READ/atomic that
+ *     arrives while max_dest_rd_atomic are held is an invalid request
+ *     (NAK, after the responses of the READ before it, in PSN order).
+ *     READ responses stream one READ at a time, so at most two are ever
+ *     held and only max_dest_rd_atomic 0 or 1 can be exceeded; a requester
+ *     that keeps more in flight is served in order (UDP_RES_N results are
+ *     kept for its duplicates).
  *   - Checks: length errors the parser found and WRITE payload beyond the
  *     RETH's DMA length -> NAK invalid request; bad rkey, bounds or rights
  *     (MR and QP access flags) -> NAK remote access error; misaligned
@@ -89,6 +97,7 @@ struct resp_ctx {
 	uint8_t kind;			/* enum roce_op_kind of pkt */
 	uint8_t syndrome;		/* of the fatal NAK */
 	enum tp_wc_status recv_status;	/* for the receive a fatal NAK ends */
+	unsigned res_busy;		/* responder resources held when pkt arrived */
 };
 
 /* ---- sending responses ----------------------------------------------------------- */
@@ -99,7 +108,7 @@ static struct roce_pkt resp_pkt(struct udp_qp *q, uint8_t opcode, uint32_t psn, 
 	struct roce_pkt p = { 0 };
 
 	p.bth.opcode = opcode;
-	p.bth.pkey = 0xffff;
+	p.bth.pkey = q->ud->pkey;
 	p.bth.dqpn = q->qp.attr.dest_qp_num;
 	p.bth.psn = psn;
 	p.aeth.syndrome = syn;
@@ -242,6 +251,7 @@ static enum resp_state resp_check_psn(struct resp_ctx *c)
 	if (d > 0)
 		return RESP_OUT_OF_SEQ;
 	r->nak_sent = false;
+	c->res_busy = r->rd.active; /* the READ still being answered holds one */
 	if (r->rd.active) /* responses go out in PSN order */
 		udp_resp_read_pump(c->q, UINT32_MAX);
 	return c->q->qp.state == TP_QPS_ERR ? RESP_DONE : RESP_CHECK_OP;
@@ -379,7 +389,9 @@ static enum resp_state resp_check_resource(struct resp_ctx *c)
 			  (pkt->op->hdrs & ROCE_HDR_IMMDT); /* SEND, WRITE LAST/ONLY_IMM */
 
 	if (c->kind == ROCE_KIND_READ_REQ || c->kind == ROCE_KIND_ATOMIC) {
-		if (q->qp.attr.max_dest_rd_atomic == 0)
+		/* 9.7.5.2.8: more outstanding than max_dest_rd_atomic is an
+		 * invalid request (the earlier READ's responses went first) */
+		if (c->res_busy + 1 > q->qp.attr.max_dest_rd_atomic)
 			return nak(c, ROCE_NAK_INVALID_REQ, TP_WC_SUCCESS);
 		return RESP_CHECK_RKEY;
 	}
