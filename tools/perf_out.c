@@ -156,6 +156,8 @@ void perf_print_row(FILE *f, const struct perf_opts *o, const struct perf_result
 
 void perf_print_table_end(FILE *f, const struct tp_counters *c)
 {
+	char rate[32] = "unlimited";
+
 	fprintf(f, RESULT_LINE);
 	fprintf(f, " Counters (this side): retransmits %llu, timeouts %llu, NAKs sent/received "
 		   "%llu/%llu, RNR NAKs sent/received %llu/%llu, duplicates %llu\n",
@@ -173,6 +175,13 @@ void perf_print_table_end(FILE *f, const struct tp_counters *c)
 		(unsigned long long)c->fault_dropped, (unsigned long long)c->fault_duplicated,
 		(unsigned long long)c->fault_reordered, (unsigned long long)c->fault_delayed,
 		(unsigned long long)c->fault_corrupted);
+	if (c->cc_rate_mbps)
+		snprintf(rate, sizeof(rate), "%llu Mbit/s", (unsigned long long)c->cc_rate_mbps);
+	fprintf(f, " Congestion: ECN-marked requests %llu, CNPs sent/received %llu/%llu, "
+		   "rate cuts %llu, rate now %s; ECN marks injected %llu\n",
+		(unsigned long long)c->ecn_marked, (unsigned long long)c->cnps_sent,
+		(unsigned long long)c->cnps_received, (unsigned long long)c->cc_rate_cuts, rate,
+		(unsigned long long)c->fault_marked);
 	fprintf(f, RESULT_LINE);
 	fflush(f);
 }
@@ -186,7 +195,8 @@ static const char *const counter_names[] = {
 	"tx_packets", "rx_packets", "tx_bytes", "rx_bytes", "retransmits", "timeouts",
 	"naks_sent", "naks_received", "rnr_naks_sent", "rnr_naks_received", "duplicates",
 	"icrc_errors", "malformed", "fault_dropped", "fault_duplicated", "fault_reordered",
-	"fault_delayed", "fault_corrupted",
+	"fault_delayed", "fault_corrupted", "fault_marked", "ecn_marked", "cnps_sent",
+	"cnps_received", "cc_rate_cuts", "cc_rate_mbps",
 };
 _Static_assert(sizeof(counter_names) / sizeof(counter_names[0]) == PERF_N_COUNTERS,
 	       "a name for every field of struct tp_counters");
@@ -201,6 +211,7 @@ struct tp_counters perf_counters_sub(const struct tp_counters *a, const struct t
 	for (size_t i = 0; i < PERF_N_COUNTERS; i++)
 		x[i] -= y[i];
 	memcpy(&d, x, sizeof(d));
+	d.cc_rate_mbps = a->cc_rate_mbps; /* a gauge: the value now, not a difference */
 	return d;
 }
 

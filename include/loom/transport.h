@@ -374,6 +374,13 @@ struct tp_counters {
 	uint64_t malformed;	   /* packets dropped as malformed */
 	uint64_t fault_dropped, fault_duplicated, fault_reordered, fault_delayed,
 		fault_corrupted;   /* what fault injection did */
+	uint64_t fault_marked;	   /* packets fault injection marked ECN CE */
+	uint64_t ecn_marked;	   /* requests received with ECN CE */
+	uint64_t cnps_sent, cnps_received; /* congestion notifications (RoCEv2 CNP) */
+	uint64_t cc_rate_cuts;	   /* requester rate cuts on a CNP */
+	uint64_t cc_rate_mbps;	   /* a gauge, not a count: the current rate limit
+				    * (Mbit/s) of the QP whose rate changed last,
+				    * 0 while it is unlimited */
 };
 
 int tp_device_counters(struct tp_device *dev, struct tp_counters *c);

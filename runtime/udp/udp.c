@@ -10,7 +10,8 @@
  * table.  The engines are udp_req.c (requester), udp_comp.c (completer),
  * udp_resp.c (responder), as Linux's rxe_req.c / rxe_comp.c / rxe_resp.c;
  * QPs and timers in udp_qp.c; sockets and packet I/O in udp_net.c; fault
- * injection in udp_fault.c.
+ * injection in udp_fault.c; congestion control (DCQCN: ECN, CNPs, rate
+ * limiting) in udp_cc.c.
  *
  * Addressing.  A device binds one UDP socket to addr:port (default
  * 127.0.0.1:4791, the RoCEv2 port); every packet for any of its QPs arrives
@@ -67,9 +68,13 @@
  *     that keeps more in flight than a larger max_dest_rd_atomic is served
  *     in order; exactly-once atomics hold while it keeps <= 64 (UDP_RES_N
  *     results kept).  (udp_resp.c)
- *   - No congestion control: ECN marks are not read, no CNP is sent,
- *     and a received CNP is parsed and ignored; the window above is the
- *     only pacing.
+ *   - Congestion control is DCQCN (udp_cc.c): packets leave ECT(0); a
+ *     request received with CE makes the responder send a CNP (at most one
+ *     per cnp_interval_us per QP) and the requester cuts and paces its
+ *     rate.  Only requests are controlled: CE on a READ response or an ACK
+ *     is ignored and READ responses are not paced.  Before the first CNP
+ *     (and after full recovery) a QP is unlimited unless line_rate_mbps is
+ *     set; the line rate it recovers to is its measured sending rate.
  *   - SQD: drained is a query flag (tp_qp_query's sq_draining, as
  *     ibv_qp_attr's), not an asynchronous event: the API has no event
  *     channel.  (udp_req.c)
@@ -116,24 +121,49 @@ static const struct tp_opt_spec udp_opts[] = {
 	  "P_Key of every QP (default 0xffff); a packet whose BTH P_Key does not match "
 	  "is dropped and counted as malformed (IBA 10.9.3)" },
 	{ "trace", TP_OPT_BOOL, 0, 1, "log protocol steps to stderr (or LOOM_UDP_TRACE=1)" },
+	{ "ecn", TP_OPT_BOOL, 0, 1, "send packets ECN-capable, ECT(0) (default 1)" },
+	{ "cnp_interval_us", TP_OPT_U64, 0, 10000000,
+	  "a QP sends at most one CNP per this long for CE-marked requests (default 50)" },
+	{ "cc", TP_OPT_BOOL, 0, 1, "the requester slows down on CNPs, DCQCN (default 1)" },
+	{ "line_rate_mbps", TP_OPT_F64, 0, 1e7,
+	  "pace each QP at most at this rate, Mbit/s (default 0: unlimited until the first "
+	  "CNP, which starts from the measured sending rate)" },
+	{ "cc.min_rate_mbps", TP_OPT_F64, 0.001, 1e7, "lowest rate a CNP cuts to (default 10)" },
+	{ "cc.g", TP_OPT_F64, 0, 1, "DCQCN alpha gain g (default 1/256)" },
+	{ "cc.alpha_us", TP_OPT_U64, 1, 10000000, "alpha decays once per this long (default 55)" },
+	{ "cc.timer_us", TP_OPT_U64, 1, 10000000, "rate-increase timer (default 300)" },
+	{ "cc.byte_reset", TP_OPT_U64, 0, 1e12,
+	  "bytes per rate-increase byte-counter stage (default 32767; 0: timer only)" },
+	{ "cc.fast_steps", TP_OPT_U64, 0, 1000, "fast-recovery steps F (default 5)" },
+	{ "cc.ai_mbps", TP_OPT_F64, 0, 1e7, "additive increase step, Mbit/s (default 5)" },
+	{ "cc.hai_mbps", TP_OPT_F64, 0, 1e7, "hyper increase step, Mbit/s (default 50)" },
+	{ "cc.burst_kib", TP_OPT_U64, 1, 1 << 20,
+	  "bytes a paced QP may send at once after a pause (default 16)" },
 	{ "fault.seed", TP_OPT_U64, 0, 1.8e19, "fault injection seed (default 1)" },
 	UDP_RATE("fault.tx.drop", "rate of sent packets dropped"),
 	UDP_RATE("fault.tx.dup", "rate of sent packets sent twice"),
 	UDP_RATE("fault.tx.reorder", "rate of sent packets held until 1-3 later ones passed"),
 	UDP_RATE("fault.tx.delay", "rate of sent packets held fault.tx.delay_us"),
 	UDP_RATE("fault.tx.corrupt", "rate of sent packets with 1-3 bits flipped"),
+	UDP_RATE("fault.tx.ecn", "rate of sent packets marked ECN CE (sent, not dropped)"),
+	{ "fault.tx.ecn_packets", TP_OPT_U64, 0, 1e15,
+	  "only a QP's first N sent packets may be marked (default 0: all)" },
 	{ "fault.tx.delay_us", TP_OPT_U64, 0, 10000000, "hold of a delayed packet (default 500)" },
 	UDP_RATE("fault.rx.drop", "rate of received packets dropped"),
 	UDP_RATE("fault.rx.dup", "rate of received packets handled twice"),
 	UDP_RATE("fault.rx.reorder", "rate of received packets held until 1-3 later ones"),
 	UDP_RATE("fault.rx.delay", "rate of received packets held fault.rx.delay_us"),
 	UDP_RATE("fault.rx.corrupt", "rate of received packets with 1-3 bits flipped"),
+	UDP_RATE("fault.rx.ecn", "rate of received packets seen as ECN CE"),
+	{ "fault.rx.ecn_packets", TP_OPT_U64, 0, 1e15,
+	  "only the device's first N received packets may be marked (default 0: all)" },
 	{ "fault.rx.delay_us", TP_OPT_U64, 0, 10000000, "hold of a delayed packet (default 500)" },
 	UDP_RATE("fault.drop", "shorthand for fault.tx.drop"),
 	UDP_RATE("fault.dup", "shorthand for fault.tx.dup"),
 	UDP_RATE("fault.reorder", "shorthand for fault.tx.reorder"),
 	UDP_RATE("fault.delay", "shorthand for fault.tx.delay"),
 	UDP_RATE("fault.corrupt", "shorthand for fault.tx.corrupt"),
+	UDP_RATE("fault.ecn", "shorthand for fault.tx.ecn"),
 	{ "fault.delay_us", TP_OPT_U64, 0, 10000000, "shorthand for fault.tx.delay_us" },
 	{ NULL },
 };
@@ -301,6 +331,7 @@ static int read_opts(struct udp_device *ud, const struct tp_opts *o)
 	ud->rcvbuf_bytes = tp_opts_u64(o, "rcvbuf_kib", 8192) * 1024;
 	ud->sndbuf_bytes = tp_opts_u64(o, "sndbuf_kib", 2048) * 1024;
 	ud->trace = tp_opts_bool(o, "trace", getenv("LOOM_UDP_TRACE") != NULL);
+	udp_cc_read_opts(&ud->cc, o);
 	return udp_fault_read_opts(&ud->fault, o);
 }
 
@@ -367,7 +398,7 @@ static int udp_device_open(struct tp_device *dev, const char *name, const struct
 		return err;
 	if ((err = tables_alloc(ud)) < 0)
 		goto err_tables;
-	err = udp_socket_open(&ud->local, true, ud->rcvbuf_bytes, 0, &ud->local);
+	err = udp_socket_open(&ud->local, true, ud->rcvbuf_bytes, 0, 0, &ud->local);
 	if (err < 0)
 		goto err_tables;
 	ud->fd = err;

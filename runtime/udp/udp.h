@@ -47,6 +47,10 @@
 #define UDP_NO_DEADLINE UINT64_MAX
 #define UDP_QPN_SLOT_BITS 10	/* QP number = generation << 10 | slot */
 #define UDP_MAX_QP (1u << UDP_QPN_SLOT_BITS)
+/* The ECN field, the IP TOS's low 2 bits (RFC 3168). */
+#define UDP_ECN_MASK 0x03
+#define UDP_ECN_ECT0 0x02
+#define UDP_ECN_CE 0x03
 
 /* ---- fault injection (udp_fault.c) ---------------------------------------- */
 
@@ -199,6 +203,7 @@ struct udp_qp {
 	struct udp_resp_state resp;
 	struct udp_cc cc;
 	struct loom_rng tx_rng;	     /* tx faults of this QP */
+	uint64_t tx_seen;	     /* packets through its tx faults (ecn_packets) */
 	_Atomic uint64_t deadline_us; /* earliest timer; 0 = needs a pass now */
 	bool dirty;		     /* on the device's dirty list (thread only) */
 };
@@ -230,6 +235,7 @@ struct udp_device {
 	struct udp_qp **dirty;
 	unsigned n_dirty;
 	struct loom_rng rx_rng;
+	uint64_t rx_seen;	     /* packets through the rx faults (ecn_packets) */
 	struct udp_hold rx_hold;
 	/* tx hold queue: any thread that sends, under tx_hold_lock */
 	pthread_mutex_t tx_hold_lock;
@@ -280,8 +286,9 @@ static inline bool udp_pkey_match(uint16_t a, uint16_t b)
 }
 
 /* ---- udp_net.c: sockets and packets ---- */
+/* tos: the IP TOS the socket sends with (ECN field in its low 2 bits). */
 int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint64_t sndbuf,
-		    struct sockaddr_in *bound);
+		    uint8_t tos, struct sockaddr_in *bound);
 int udp_rx_ring_alloc(struct udp_device *ud);
 void udp_rx_ring_free(struct udp_device *ud);
 /* Drain the device socket (bounded); whether anything was received. */
@@ -339,8 +346,8 @@ void udp_cc_ce(struct udp_qp *q, uint64_t now);
 void udp_cc_cnp_rx(struct udp_qp *q, uint64_t now);
 /* May the requester send a packet now?  If not, it waits (wait_us set). */
 bool udp_cc_may_send(struct udp_qp *q, uint64_t now);
-/* The requester sent a packet of wire_bytes (IPv4 header to ICRC). */
-void udp_cc_sent(struct udp_qp *q, uint32_t wire_bytes, uint64_t now);
+/* The requester sent a packet with payload_bytes of payload. */
+void udp_cc_sent(struct udp_qp *q, uint32_t payload_bytes, uint64_t now);
 void udp_cc_timer(struct udp_qp *q, uint64_t now);
 /* The earliest cc timer of q (UDP_NO_DEADLINE: none). */
 uint64_t udp_cc_deadline(const struct udp_qp *q);

@@ -20,7 +20,17 @@
  *                         the ICRC can see.  CRC-32 detects every error of
  *                         up to 3 bits in a packet this short, so each such
  *                         packet is an ICRC drop
- * Decisions are drawn in a fixed order (drop, corrupt, dup, reorder, delay)
+ *   fault.{tx,rx}.ecn     the packet is marked ECN CE instead of dropped, as
+ *                         a congested switch queue would: on tx it leaves
+ *                         with CE in its IP header (an IP_TOS cmsg, so a
+ *                         capture shows it), on rx the receive path sees
+ *                         CE.  Only packets that pass the other faults are
+ *                         marked
+ *   fault.{tx,rx}.ecn_packets  only the first N packets (of a QP on tx, of
+ *                         the device on rx) may be marked (default 0: no
+ *                         limit), so a test can end a congestion episode
+ * Decisions are drawn in a fixed order (drop, corrupt, dup, reorder, delay,
+ * ecn; a rate of 0 draws nothing)
  * from a stream per QP for tx (seeded from fault.seed and the QP number)
  * and one per device for rx: the same packet sequence meets the same faults.
  *
@@ -60,6 +70,9 @@ static void read_dir(struct udp_fault_dir *d, const struct tp_opts *o, const cha
 	d->reorder = rate(o, dir, "reorder");
 	d->delay = rate(o, dir, "delay");
 	d->corrupt = rate(o, dir, "corrupt");
+	d->ecn = rate(o, dir, "ecn");
+	snprintf(key, sizeof(key), "fault.%s.ecn_packets", dir);
+	d->ecn_packets = tp_opts_u64(o, key, 0);
 	if (strcmp(dir, "tx") == 0)
 		def = tp_opts_u64(o, "fault.delay_us", FAULT_DELAY_US);
 	snprintf(key, sizeof(key), "fault.%s.delay_us", dir);
@@ -68,7 +81,8 @@ static void read_dir(struct udp_fault_dir *d, const struct tp_opts *o, const cha
 
 static bool dir_on(const struct udp_fault_dir *d)
 {
-	return d->drop > 0 || d->dup > 0 || d->reorder > 0 || d->delay > 0 || d->corrupt > 0;
+	return d->drop > 0 || d->dup > 0 || d->reorder > 0 || d->delay > 0 || d->corrupt > 0 ||
+	       d->ecn > 0;
 }
 
 int udp_fault_read_opts(struct udp_fault_cfg *f, const struct tp_opts *o)
@@ -83,7 +97,7 @@ int udp_fault_read_opts(struct udp_fault_cfg *f, const struct tp_opts *o)
 /* ---- decisions ----------------------------------------------------------------- */
 
 struct verdict {
-	bool drop, corrupt, dup, hold;
+	bool drop, corrupt, dup, hold, mark;
 	unsigned after;	  /* reorder: later packets to let pass first */
 	uint64_t hold_us; /* how long at most */
 };
@@ -93,7 +107,8 @@ static bool hit(struct loom_rng *r, double p)
 	return p > 0 && loom_rng_uniform(r) < p;
 }
 
-static struct verdict decide(const struct udp_fault_dir *d, struct loom_rng *r)
+/* seen: packets of this stream before this one (for ecn_packets). */
+static struct verdict decide(const struct udp_fault_dir *d, struct loom_rng *r, uint64_t seen)
 {
 	struct verdict v = { 0 };
 
@@ -109,6 +124,7 @@ static struct verdict decide(const struct udp_fault_dir *d, struct loom_rng *r)
 		v.hold = true;
 		v.hold_us = d->delay_us;
 	}
+	v.mark = (!d->ecn_packets || seen < d->ecn_packets) && hit(r, d->ecn);
 	return v;
 }
 
@@ -144,6 +160,8 @@ static void count(struct udp_device *ud, const struct verdict *v)
 		tp_count(&ud->dev, TP_CNT(fault_duplicated), 1);
 	if (v->hold)
 		tp_count(&ud->dev, v->after ? TP_CNT(fault_reordered) : TP_CNT(fault_delayed), 1);
+	if (v->mark)
+		tp_count(&ud->dev, TP_CNT(fault_marked), 1);
 }
 
 /* ---- hold queues --------------------------------------------------------------- */
@@ -206,7 +224,7 @@ static void tx_send_held(struct udp_device *ud, struct udp_held *h)
 		struct udp_held *next = h->next;
 		struct iovec v = { .iov_base = h->data, .iov_len = h->len };
 
-		udp_send_iov(ud, h->fd, &h->to, &v, 1);
+		udp_send_iov(ud, h->fd, &h->to, &v, 1, h->tos);
 		free(h);
 		h = next;
 	}
@@ -235,7 +253,7 @@ static void flatten(uint8_t *dst, const struct iovec *iov, int iovcnt)
 
 /* Hold copies (2 when duplicated) of a tx datagram. */
 static void tx_hold(struct udp_qp *q, const struct verdict *v, const uint8_t *data, size_t len,
-		    uint64_t now)
+		    uint8_t tos, uint64_t now)
 {
 	struct udp_device *ud = q->ud;
 	uint64_t due = now + v->hold_us;
@@ -252,6 +270,7 @@ static void tx_hold(struct udp_qp *q, const struct verdict *v, const uint8_t *da
 		h->fd = q->fd;
 		h->qpn = q->qp.qp_num;
 		h->to = q->dest;
+		h->tos = tos;
 		hold_push(&ud->tx_hold, h);
 	}
 	if (due < atomic_load_explicit(&ud->tx_hold_due, memory_order_relaxed))
@@ -276,9 +295,10 @@ static void tx_passed(struct udp_device *ud)
 void udp_fault_tx(struct udp_qp *q, const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct udp_device *ud = q->ud;
-	struct verdict v = decide(&ud->fault.tx, &q->tx_rng);
+	struct verdict v = decide(&ud->fault.tx, &q->tx_rng, q->tx_seen++);
 	uint8_t flat[UDP_RX_BUF];
 	struct iovec one = { .iov_base = flat, .iov_len = len };
+	uint8_t tos = v.mark ? ud->cc.tos | UDP_ECN_CE : ud->cc.tos;
 
 	count(ud, &v);
 	if (v.drop)
@@ -290,13 +310,13 @@ void udp_fault_tx(struct udp_qp *q, const struct iovec *iov, int iovcnt, size_t 
 		if (v.corrupt)
 			corrupt(&q->tx_rng, flat, len);
 		if (v.hold) {
-			tx_hold(q, &v, flat, len, tp_now_us());
+			tx_hold(q, &v, flat, len, tos, tp_now_us());
 			return;
 		}
 	}
-	udp_send_iov(ud, q->fd, &q->dest, iov, iovcnt);
+	udp_send_iov(ud, q->fd, &q->dest, iov, iovcnt, tos);
 	if (v.dup)
-		udp_send_iov(ud, q->fd, &q->dest, iov, iovcnt);
+		udp_send_iov(ud, q->fd, &q->dest, iov, iovcnt, tos);
 	tx_passed(ud);
 }
 
@@ -321,11 +341,17 @@ static void rx_hold(struct udp_device *ud, const struct verdict *v, const uint8_
 void udp_fault_rx(struct udp_device *ud, uint8_t *buf, size_t len,
 		  const struct roce_ipv4_udp *ip, uint64_t now)
 {
-	struct verdict v = decide(&ud->fault.rx, &ud->rx_rng);
+	struct verdict v = decide(&ud->fault.rx, &ud->rx_rng, ud->rx_seen++);
+	struct roce_ipv4_udp marked;
 
 	count(ud, &v);
 	if (v.drop)
 		return;
+	if (v.mark) { /* the receive path's view: CE */
+		marked = *ip;
+		marked.tos |= UDP_ECN_CE;
+		ip = &marked;
+	}
 	if (v.corrupt)
 		corrupt(&ud->rx_rng, buf, len);
 	if (v.hold) {

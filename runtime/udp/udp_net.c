@@ -17,7 +17,9 @@
  *   4. the strict parser with the QP's path MTU (roce_pkt_parse): a length
  *      error in a request goes to the responder, which NAKs it as an
  *      invalid request (IBA 9.7.4.1.6); anything else is dropped.
- * CNPs are accepted and ignored (no congestion control here).
+ * The IP TOS of each datagram comes with it (IP_RECVTOS): a request
+ * marked ECN CE makes the QP send a CNP, and a CNP slows the QP's
+ * requester (udp_cc.c).
  *
  * Egress: the ICRC is computed over the payload where it lies (registered
  * memory), then sendmsg copies it.  Memory the application changes while a
@@ -45,7 +47,7 @@ struct udp_rx_ring {
 	struct iovec iov[UDP_RX_BATCH];
 	struct sockaddr_in from[UDP_RX_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} ctl[UDP_RX_BATCH];
 	uint8_t data[UDP_RX_BATCH][UDP_RX_BUF];
@@ -70,7 +72,7 @@ static void sockbuf(int fd, bool rcv, uint64_t bytes)
 }
 
 int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint64_t sndbuf,
-		    struct sockaddr_in *bound)
+		    uint8_t tos, struct sockaddr_in *bound)
 {
 	char ip[INET_ADDRSTRLEN];
 	socklen_t blen = sizeof(*bound);
@@ -84,7 +86,9 @@ int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint
 	 * UDP checksum 0 as RoCEv2 sends it. */
 	if (sockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO) < 0 ||
 	    sockopt(fd, SOL_SOCKET, SO_NO_CHECK, 1) < 0 ||
-	    (rx && sockopt(fd, IPPROTO_IP, IP_PKTINFO, 1) < 0)) {
+	    (tos && sockopt(fd, IPPROTO_IP, IP_TOS, tos) < 0) ||
+	    (rx && sockopt(fd, IPPROTO_IP, IP_PKTINFO, 1) < 0) ||
+	    (rx && sockopt(fd, IPPROTO_IP, IP_RECVTOS, 1) < 0)) {
 		err = loom_err_set(errno, "udp: setsockopt: %s", strerror(errno));
 		goto err_close;
 	}
@@ -129,22 +133,28 @@ void udp_rx_ring_free(struct udp_device *ud)
 
 /* ---- receiving --------------------------------------------------------------- */
 
-/* The IPv4/UDP context of datagram i as the kernel delivered it. */
+/* The IPv4/UDP context of datagram i as the kernel delivered it, its TOS
+ * (ECN) included. */
 static void rx_context(struct udp_device *ud, int i, struct roce_ipv4_udp *ip)
 {
 	struct msghdr *h = &ud->rx->msg[i].msg_hdr;
 	uint32_t daddr = ud->local.sin_addr.s_addr;
+	uint8_t tos = 0;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
 			daddr = pi.ipi_addr.s_addr;
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+			tos = *(const uint8_t *)CMSG_DATA(c); /* one byte */
 		}
+	}
 	roce_ipv4_udp_socket(ip, ntohl(ud->rx->from[i].sin_addr.s_addr),
 			     ntohs(ud->rx->from[i].sin_port), ntohl(daddr),
 			     ntohs(ud->local.sin_port));
+	ip->tos = tos;
 }
 
 void udp_rx_flush(struct udp_device *ud)
@@ -229,7 +239,8 @@ static bool rx_icrc_ok(struct udp_device *ud, const uint8_t *buf, size_t len,
 }
 
 /* Check 4 and dispatch (q locked, in RTR, RTS or SQD). */
-static void rx_dispatch(struct udp_qp *q, const uint8_t *buf, size_t len, uint64_t now)
+static void rx_dispatch(struct udp_qp *q, const uint8_t *buf, size_t len, uint8_t tos,
+			uint64_t now)
 {
 	struct roce_pkt pkt;
 	int err = roce_pkt_parse(&pkt, buf, len, q->mtu, NULL);
@@ -242,12 +253,15 @@ static void rx_dispatch(struct udp_qp *q, const uint8_t *buf, size_t len, uint64
 	}
 	tp_count(q->qp.dev, TP_CNT(rx_bytes), pkt.payload_bytes);
 	if (request) {
+		if ((tos & UDP_ECN_MASK) == UDP_ECN_CE)
+			udp_cc_ce(q, now);
 		udp_resp_rx(q, &pkt, err ? pkt.err : ROCE_PERR_NONE, now);
-	} else if (pkt.op->flags & ROCE_OPF_RESPONSE) {
-		if (q->qp.state == TP_QPS_RTS || q->qp.state == TP_QPS_SQD)
+	} else if (q->qp.state == TP_QPS_RTS || q->qp.state == TP_QPS_SQD) {
+		if (pkt.op->flags & ROCE_OPF_RESPONSE)
 			udp_comp_rx(q, &pkt, now);
+		else if (pkt.op->kind == ROCE_KIND_CNP)
+			udp_cc_cnp_rx(q, now);
 	}
-	/* A CNP (neither): no congestion control to tell. */
 }
 
 void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
@@ -280,7 +294,7 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 	st = q->qp.state;
 	if ((st == TP_QPS_RTR || st == TP_QPS_RTS || st == TP_QPS_SQD) &&
 	    htonl(ip->saddr) == q->dest.sin_addr.s_addr) {
-		rx_dispatch(q, buf, len, now);
+		rx_dispatch(q, buf, len, ip->tos, now);
 		udp_qp_mark_dirty(q);
 	} else {
 		tp_count(&ud->dev, TP_CNT(malformed), 1);
@@ -291,10 +305,28 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 /* ---- sending ------------------------------------------------------------------- */
 
 void udp_send_iov(struct udp_device *ud, int fd, const struct sockaddr_in *to,
-		  const struct iovec *iov, int iovcnt)
+		  const struct iovec *iov, int iovcnt, uint8_t tos)
 {
 	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = sizeof(*to),
 			    .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+
+	if (tos != ud->cc.tos) { /* this datagram only (fault injection's CE mark) */
+		struct cmsghdr *c;
+		int v = tos;
+
+		memset(&ctl, 0, sizeof(ctl));
+		m.msg_control = ctl.buf;
+		m.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_TOS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &v, sizeof(v));
+	}
 
 	if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
 		UDP_TRACE(ud, "tx: sendmsg: %s (packet lost)", strerror(errno));
@@ -345,7 +377,7 @@ void udp_tx(struct udp_qp *q, struct roce_pkt *pkt, const struct iovec *iov, int
 	if (q->ud->fault.on)
 		udp_fault_tx(q, v, n, len);
 	else
-		udp_send_iov(q->ud, q->fd, &q->dest, v, n);
+		udp_send_iov(q->ud, q->fd, &q->dest, v, n, q->ud->cc.tos);
 }
 
 void udp_tx_add(struct udp_qp *q, struct udp_tx_batch *b, struct roce_pkt *pkt,

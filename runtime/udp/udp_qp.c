@@ -89,7 +89,7 @@ int udp_qp_init(struct tp_qp *qp)
 	if (!q->ext)
 		return loom_err_set(ENOMEM, "udp: out of memory for a QP");
 	at.sin_port = 0; /* an ephemeral port: this QP's UDP source port */
-	err = udp_socket_open(&at, false, 0, ud->sndbuf_bytes, &bound);
+	err = udp_socket_open(&at, false, 0, ud->sndbuf_bytes, ud->cc.tos, &bound);
 	if (err < 0)
 		goto err_free;
 	q->fd = err;
@@ -120,6 +120,9 @@ void udp_qp_fini(struct tp_qp *qp)
 	pthread_rwlock_wrlock(&ud->qps_lock);
 	ud->qps[q->slot] = NULL;
 	pthread_rwlock_unlock(&ud->qps_lock);
+	if (q->cc.limited) /* its rate is no longer anyone's */
+		atomic_store_explicit(&qp->dev->counters[TP_CNT(cc_rate_mbps)], 0,
+				      memory_order_relaxed);
 	udp_fault_purge_qp(ud, qp->qp_num);
 	close(q->fd);
 	free(q->ext);
@@ -165,6 +168,7 @@ static void req_start(struct udp_qp *q, const struct tp_qp_attr *na)
 	q->sq.rnr_left = na->rnr_retry;
 	q->sq.rexmit_at_us = UDP_NO_DEADLINE;
 	q->sq.cwnd = q->ud->window;
+	udp_cc_start(q, tp_now_us());
 }
 
 int udp_qp_modify(struct tp_qp *qp, const struct tp_qp_attr *na, unsigned mask)
@@ -179,6 +183,7 @@ int udp_qp_modify(struct tp_qp *qp, const struct tp_qp_attr *na, unsigned mask)
 		memset(&q->sq, 0, sizeof(q->sq));
 		memset(&q->resp, 0, sizeof(q->resp));
 		q->sq.rexmit_at_us = UDP_NO_DEADLINE;
+		udp_cc_start(q, tp_now_us());
 		udp_fault_purge_qp(q->ud, qp->qp_num);
 		break;
 	case TP_QPS_RTR:
@@ -232,6 +237,8 @@ void udp_qp_deadline(struct udp_qp *q)
 		d = min_u64(d, udp_resp_nak_due(q));
 		if (q->sq.rnr_until_us)
 			d = min_u64(d, q->sq.rnr_until_us);
+		if (st != TP_QPS_RTR)
+			d = min_u64(d, udp_cc_deadline(q));
 	}
 	old = atomic_load_explicit(&q->deadline_us, memory_order_relaxed);
 	atomic_store_explicit(&q->deadline_us, d, memory_order_seq_cst);
@@ -263,6 +270,7 @@ void udp_qp_service(struct udp_qp *q, uint64_t now)
 	st = q->qp.state;
 	if (st == TP_QPS_RTS || st == TP_QPS_SQD) {
 		udp_comp_timer(q, now);
+		udp_cc_timer(q, now);
 		udp_req_run(q, now);
 	}
 	udp_qp_deadline(q);

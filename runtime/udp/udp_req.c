@@ -19,7 +19,9 @@
  *     after a retransmission timeout fewer (cwnd, see udp_comp.c); the
  *     packet that fills the window asks for an ACK;
  *     max_rd_atomic READ/atomics outstanding (9.7.4.1.4.1); FENCE waits for
- *     earlier READ/atomics; nothing is sent during an RNR wait.
+ *     earlier READ/atomics; nothing is sent during an RNR wait; a QP whose
+ *     rate is limited (DCQCN, udp_cc.c) sends a packet only when its
+ *     pacing allows.
  *   - Local checks (lkeys and, for READ and atomics, LOCAL_WRITE, IBA
  *     10.6.3.1) when a WQE starts; a failure halts the requester at that WQE
  *     and it completes with LOC_PROT_ERR once the WQEs before it are done.
@@ -166,6 +168,8 @@ static enum req_state req_check_limits(struct req_ctx *c)
 
 	if (roce_psn_diff(q->sq.psn, q->sq.comp_psn) >= (int32_t)q->sq.cwnd)
 		return REQ_DONE;
+	if (!udp_cc_may_send(q, c->now))
+		return REQ_DONE; /* paced: the progress thread resumes at cc.wait_us */
 	if (continuing)
 		return REQ_SEND_DATA;
 	if ((c->w->wr.flags & TP_SEND_FENCE) && q->sq.rd_atomic)
@@ -235,6 +239,7 @@ static bool req_data_pkt(struct req_ctx *c, struct udp_tx_batch *b)
 	if (ack_req)
 		q->sq.since_ackreq = 0;
 	udp_tx_add(q, b, &p, iov, n);
+	udp_cc_sent(q, len, c->now);
 	req_sent(q, 1, c->now);
 	q->sq.next_off = last ? 0 : off + len;
 	return last;
@@ -253,7 +258,8 @@ static enum req_state req_send_data(struct req_ctx *c)
 	do
 		last = req_data_pkt(c, &b);
 	while (!last && b.n < UDP_TX_BATCH &&
-	       roce_psn_diff(q->sq.psn, q->sq.comp_psn) < (int32_t)q->sq.cwnd);
+	       roce_psn_diff(q->sq.psn, q->sq.comp_psn) < (int32_t)q->sq.cwnd &&
+	       udp_cc_may_send(q, c->now));
 	udp_tx_flush(q, &b);
 	tp_mr_read_unlock(q->qp.dev);
 	if (!last)
@@ -273,6 +279,7 @@ static enum req_state req_send_read(struct req_ctx *c)
 	p.reth = (struct roce_reth){ .va = w->wr.remote_addr + off, .rkey = w->wr.rkey,
 				     .dma_len = w->length - off };
 	udp_tx(q, &p, NULL, 0);
+	udp_cc_sent(q, ROCE_RETH_BYTES, c->now);
 	req_sent(q, c->x->npsn - skipped, c->now);
 	q->sq.rd_atomic++;
 	q->sq.next++;
@@ -292,6 +299,7 @@ static enum req_state req_send_atomic(struct req_ctx *c)
 					     .swap_add = cas ? wr->swap : wr->compare_add,
 					     .compare = cas ? wr->compare_add : 0 };
 	udp_tx(q, &p, NULL, 0);
+	udp_cc_sent(q, ROCE_ATOMIC_ETH_BYTES, c->now);
 	req_sent(q, 1, c->now);
 	q->sq.rd_atomic++;
 	q->sq.next++;
