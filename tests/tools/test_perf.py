@@ -35,7 +35,8 @@ BW_KEYS = ["bw_peak_mib_s", "bw_avg_mib_s", "msg_rate_mpps"]
 LAT_KEYS = ["t_min_us", "t_max_us", "t_typical_us", "t_avg_us", "t_stdev_us", "t_p99_us",
             "t_p999_us"]
 COUNTER_KEYS = ["retransmits", "timeouts", "naks_sent", "naks_received", "rnr_naks_sent",
-                "rnr_naks_received", "duplicates", "tx_packets", "rx_packets"]
+                "rnr_naks_received", "duplicates", "tx_packets", "rx_packets", "ecn_marked", "cnps_sent",
+                "cnps_received", "cc_rate_cuts", "cc_rate_mbps"]
 OPTIONS = ["--provider", "-d", "-s", "-n", "-a", "--tx-depth", "--mtu", "--qp-timeout",
            "--port", "--events", "--yield", "--json", "--opt", "--drop", "--dup", "--reorder", "--delay",
            "--corrupt", "--fault-seed", "--timeout", "--wait", "--help"]
