@@ -66,6 +66,18 @@ include mk/cuda.mk
 endif
 endif
 
+# RTL models (Verilator): mk/rtl.mk builds them (RTL_LIBS, VERILATED_LIB).
+# They link only into the programs that use them (tests/rtl/, RTL_USERS),
+# not into every test: a model's C++ takes minutes to compile.
+LIBS_NO_RTL := $(LIBS)
+LDLIBS_NO_RTL := $(LDLIBS)
+include mk/rtl.mk
+LIBS := $(LIBS_NO_RTL)
+LDLIBS := $(LDLIBS_NO_RTL)
+RTL_USERS += $(filter $(BUILD)/tests/rtl/%,$(TEST_BINS))
+$(RTL_USERS): $(RTL_LIBS) $(VERILATED_LIB)
+$(RTL_USERS): LDLIBS += $(KERNELS_LIB) $(RTL_LDLIBS)
+
 .SECONDARY:
 .PHONY: all deps test run bench test-asan cuda test-gpu bench-gpu clean help fuzz
 .DEFAULT_GOAL := all
@@ -151,7 +163,7 @@ bench: deps all
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
 test-asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan \
+	@$(MAKE) --no-print-directory BUILD=build/asan RTL_MODELS_DIR=build/rtl \
 		OPT="-O1 -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 		NO_CUDA=1 test
