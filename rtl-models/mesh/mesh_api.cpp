@@ -290,14 +290,26 @@ static const mesh_model_ops *model_find(int k, int l, rtl_mesh_flavour f)
 	return nullptr;
 }
 
+/* An enum field as the int a C caller stored: C allows any int there, and
+ * loading an out-of-range value as the C++ enum type is undefined. */
+template <typename E> static int enum_raw(const E *e)
+{
+	static_assert(sizeof(E) == sizeof(int), "C enums are int-sized here");
+	int v;
+	memcpy(&v, e, sizeof(v));
+	return v;
+}
+
 static int params_check(const rtl_mesh_params *p)
 {
+	int fl = enum_raw(&p->flavour), rt = enum_raw(&p->routing);
+
 	if (p->k < 0 || p->l < 0 || (p->k == 0) != (p->l == 0))
 		return loom_err_set(EINVAL, "rtl_mesh: bad mesh size %dx%d", p->k, p->l);
-	if (p->flavour != RTL_MESH_CHECKED && p->flavour != RTL_MESH_FAST)
-		return loom_err_set(EINVAL, "rtl_mesh: unknown flavour %d", (int)p->flavour);
-	if (p->routing != RTL_MESH_XY && p->routing != RTL_MESH_WEST_FIRST)
-		return loom_err_set(EINVAL, "rtl_mesh: unknown routing %d", (int)p->routing);
+	if (fl != RTL_MESH_CHECKED && fl != RTL_MESH_FAST)
+		return loom_err_set(EINVAL, "rtl_mesh: unknown flavour %d", fl);
+	if (rt != RTL_MESH_XY && rt != RTL_MESH_WEST_FIRST)
+		return loom_err_set(EINVAL, "rtl_mesh: unknown routing %d", rt);
 	return 0;
 }
 
@@ -391,7 +403,9 @@ extern "C" int rtl_mesh_reset(struct rtl_mesh *m)
 
 extern "C" int rtl_mesh_set_routing(struct rtl_mesh *m, enum rtl_mesh_routing routing)
 {
-	if (!m || (routing != RTL_MESH_XY && routing != RTL_MESH_WEST_FIRST))
+	int rt = enum_raw(&routing);
+
+	if (!m || (rt != RTL_MESH_XY && rt != RTL_MESH_WEST_FIRST))
 		return loom_err_set(EINVAL, "rtl_mesh_set_routing: bad argument");
 	m->routing = routing;
 	*m->io.routing.p = (uint8_t)routing;
