@@ -69,11 +69,7 @@ endif
 # RTL models (Verilator): mk/rtl.mk builds them (RTL_LIBS, VERILATED_LIB).
 # They link only into the programs that use them (tests/rtl/, RTL_USERS),
 # not into every test: a model's C++ takes minutes to compile.
-LIBS_NO_RTL := $(LIBS)
-LDLIBS_NO_RTL := $(LDLIBS)
 include mk/rtl.mk
-LIBS := $(LIBS_NO_RTL)
-LDLIBS := $(LDLIBS_NO_RTL)
 RTL_USERS += $(filter $(BUILD)/tests/rtl/%,$(TEST_BINS))
 $(RTL_USERS): $(RTL_LIBS) $(VERILATED_LIB)
 $(RTL_USERS): LDLIBS += $(KERNELS_LIB) $(RTL_LDLIBS)

@@ -49,7 +49,7 @@ struct model_config model_config_default(void)
 	};
 }
 
-static struct moe_router_config router_cfg(const struct model_config *c)
+struct moe_router_config model_router_config(const struct model_config *c)
 {
 	struct moe_router_config r =
 		moe_router_config_default(c->n_experts, c->n_groups, c->topk_groups, c->top_k);
@@ -79,7 +79,7 @@ int model_config_check(const struct model_config *c, int world)
 		return loom_err_set(EINVAL, "model: rope_theta and norm_eps must be > 0");
 	if (c->precision != NN_FP32 && c->precision != NN_BF16 && c->precision != NN_FP8)
 		return loom_err_set(EINVAL, "model: unknown precision %d", (int)c->precision);
-	struct moe_router_config r = router_cfg(c);
+	struct moe_router_config r = model_router_config(c);
 	int rc = moe_router_config_check(&r);
 	return rc ? rc : 0;
 }
@@ -149,12 +149,11 @@ static void init_tensor(float *p, size_t n, const char *name, uint64_t seed, dou
 		p[i] = (float)(std * loom_rng_normal(&r));
 }
 
-static void layout(struct model *m, struct model_priv *pv, int count_only)
+static void layout(struct model *m, struct model_priv *pv)
 {
 	const struct model_config *c = &m->cfg;
 	size_t d = (size_t)c->d_model, E = (size_t)c->n_experts, V = (size_t)c->vocab;
 	char nm[48];
-	(void)count_only;
 	pv->embed = add_tensor(m, "embed", 0, 0, V * d);
 	for (int l = 0; l < c->n_layers; l++) {
 		struct blk_off *b = &pv->blk[l];
@@ -209,7 +208,7 @@ struct model *model_create(const struct model_config *cfg, int rank, int world, 
 	m->tensors = calloc((size_t)max_t, sizeof(*m->tensors));
 	if (!pv->blk || !m->tensors)
 		goto oom;
-	layout(m, pv, 0);
+	layout(m, pv);
 	m->dense = calloc(m->n_dense, sizeof(float));
 	m->expert = calloc(m->n_expert ? m->n_expert : 1, sizeof(float));
 	m->router_bias = calloc((size_t)cfg->n_layers * (size_t)cfg->n_experts, sizeof(float));
@@ -503,7 +502,7 @@ static int moe_forward(struct model *m, struct model_step *s, struct ep *ep, int
 	struct model_priv *pv = m->priv;
 	const struct blk_off *b = &pv->blk[l];
 	int T = s->T, d = c->d_model, he = c->expert_hidden, E = c->n_experts;
-	struct moe_router_config rc = router_cfg(c);
+	struct moe_router_config rc = model_router_config(c);
 	TRY(lin_f(s, NN_FP32, T, d, E, a->h2, m->dense + b->router, a->logits));
 	TRY(moe_router_forward(&rc, T, a->logits, m->router_bias + (size_t)l * E, a->topk_idx,
 			       a->topk_w, a->aff));
@@ -636,7 +635,7 @@ static int moe_backward(struct model *m, struct model_step *s, struct ep *ep, in
 	struct model_priv *pv = m->priv;
 	const struct blk_off *b = &pv->blk[l];
 	struct blk_act *a = &s->b[l];
-	int T = s->T, d = c->d_model, he = c->expert_hidden, E = c->n_experts, k = c->top_k;
+	int T = s->T, d = c->d_model, he = c->expert_hidden, E = c->n_experts;
 	enum nn_precision p = c->precision;
 	size_t R = (size_t)a->recv.num_rows;
 	float *gy = fa(R * d), *drows = fa(R * d), *dea = fa(R * he), *deg = fa(R * he),
@@ -682,14 +681,13 @@ static int moe_backward(struct model *m, struct model_step *s, struct ep *ep, in
 		goto out;
 	nn_add(dh, dh, s->dq, (long)T * d);
 	/* Router: gate weights' gradient -> logits -> h2 and the router weight. */
-	struct moe_router_config rc = router_cfg(c);
+	struct moe_router_config rc = model_router_config(c);
 	err = moe_router_backward(&rc, T, a->logits, a->topk_idx, s->dgw, s->dlr);
 	if (!err)
 		err = lin_b(s, NN_FP32, T, d, E, a->h2, m->dense + b->router, s->dlr, s->dq, NULL,
 			    b->router);
 	if (!err)
 		nn_add(dh, dh, s->dq, (long)T * d);
-	(void)k;
 out:
 	free(gy), free(drows), free(dea), free(deg), free(deu);
 	return err;
@@ -758,7 +756,7 @@ int model_backward(struct model *m, struct model_step *s, struct ep *ep, struct 
 	TRY(comm_allreduce_sum_f32(comm, grad_dense, m->n_dense));
 	/* Expert loads of every MoE block, summed over the world. */
 	memset(expert_load, 0, (size_t)c->n_layers * E * sizeof(int64_t));
-	struct moe_router_config rc = router_cfg(c);
+	struct moe_router_config rc = model_router_config(c);
 	for (int l = 0; l < c->n_layers; l++)
 		if (is_moe(c, l))
 			TRY(moe_router_count_load(&rc, T, s->b[l].topk_idx,

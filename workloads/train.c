@@ -530,10 +530,7 @@ static int train_step(struct trainer *tr, double *loss)
 				    tr->done, *loss, norm);
 	float gscale = o->clip > 0 && norm > o->clip ? (float)(o->clip / norm) : 1.0f;
 	optimizer_step(tr, lr_at(o, tr->done), gscale);
-	struct moe_router_config rcfg = moe_router_config_default(
-		o->model.n_experts, o->model.n_groups, o->model.topk_groups, o->model.top_k);
-	rcfg.routed_scaling_factor = o->model.routed_scale;
-	rcfg.bias_update_speed = o->model.bias_update_speed;
+	struct moe_router_config rcfg = model_router_config(&o->model);
 	for (int l = o->model.dense_layers; l < o->model.n_layers; l++) {
 		size_t off = (size_t)l * o->model.n_experts;
 		rc = moe_router_bias_update(&rcfg, tr->load + off, m->router_bias + off);

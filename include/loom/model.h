@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loom/moe.h"
 #include "loom/nn.h"
 
 #ifdef __cplusplus
@@ -63,6 +64,9 @@ struct model_config {
 };
 
 struct model_config model_config_default(void);
+/* The router settings of the MoE blocks (moe.h), from the model config. */
+struct moe_router_config model_router_config(const struct model_config *c);
+
 /* 0 or -EINVAL with the rule broken; world_size is the rank count (E % P). */
 int model_config_check(const struct model_config *c, int world_size);
 
@@ -106,7 +110,8 @@ void model_step_destroy(struct model_step *s);
  * them, (T) tok and tgt), collective with the other ranks (EP) when ep is
  * non-NULL (a world of one may pass its 1-rank ep too). Writes the sum of
  * the per-token losses of each local chunk into chunk_loss (chunks_local,
- * summed in row order in FP64). train = 1 keeps what the backward needs. */
+ * summed in row order in FP64). Activations are always kept (the step
+ * buffers are sized for them); train is informational today. */
 int model_forward(struct model *m, struct model_step *s, struct ep *ep, const int32_t *tok,
 		  const int32_t *tgt, int train, double *chunk_loss);
 
