@@ -168,8 +168,8 @@ cuda:
 ifeq ($(NVCC),)
 	@echo "make cuda: nvcc not found (install the CUDA toolkit); CUDA targets not built"
 else
-	@$(MAKE) --no-print-directory $(CUDA_LIB) $(GPU_TEST_BINS)
-	@echo "make cuda: built $(CUDA_LIB) and $(words $(GPU_TEST_BINS)) GPU test(s) for sm_90a"
+	@$(MAKE) --no-print-directory $(CUDA_LIB) $(GPU_TEST_BINS) $(GPU_BENCH_BINS)
+	@echo "make cuda: built $(CUDA_LIB), $(words $(GPU_TEST_BINS)) GPU test(s) and $(words $(GPU_BENCH_BINS)) GPU benchmark(s) for sm_90a"
 endif
 
 # On a machine with a GPU: the GPU suites (they skip, with the reason, without one).
@@ -177,7 +177,8 @@ test-gpu: deps cuda all
 	@scripts/run-tests.sh $(BUILD) $(GPU_TEST_BINS)
 
 bench-gpu: cuda
-	@echo "make bench-gpu: no GPU benchmarks yet"
+	@set -e; for b in $(GPU_BENCH_BINS); do echo "== $$b"; $$b; done; \
+	[ -n "$(GPU_BENCH_BINS)" ] || echo "make bench-gpu: no GPU benchmarks yet"
 
 clean:
 	rm -rf build

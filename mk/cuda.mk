@@ -14,6 +14,12 @@ CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CUDA_SRC))
 CUDA_LIB := $(BUILD)/lib/libloom_cuda.a
 GPU_TESTS_SRC := $(wildcard tests/gpu/test_*.cu)
 GPU_TEST_BINS := $(patsubst %.cu,$(BUILD)/%,$(GPU_TESTS_SRC))
+# GPU benchmarks: bench/gpu/bench_*.cu -> $(BUILD)/bin/bench_*; they may use
+# cuBLASLt (the baseline), never libcuda directly (driver entry points come
+# through cudaGetDriverEntryPoint, so binaries start without a driver and
+# report the missing GPU).
+GPU_BENCH_SRC := $(wildcard bench/gpu/bench_*.cu)
+GPU_BENCH_BINS := $(patsubst bench/gpu/%.cu,$(BUILD)/bin/%,$(GPU_BENCH_SRC))
 
 # ptxas -v output goes to a log beside the object, for inspection.
 $(BUILD)/cuda/%.o: %.cu
@@ -27,6 +33,10 @@ $(CUDA_LIB): $(CUDA_OBJS)
 $(BUILD)/tests/gpu/%: $(BUILD)/cuda/tests/gpu/%.o $(CUDA_LIB) $(call obj,$(TESTLIB_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) $(LDLIBS) -o $@
+
+$(BUILD)/bin/bench_%: $(BUILD)/cuda/bench/gpu/bench_%.o $(CUDA_LIB) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) -lcublasLt $(LDLIBS) -o $@
 
 # Header dependencies of the CUDA objects (nvcc -MMD writes x.d beside x.o).
 -include $(shell find $(BUILD)/cuda -name '*.d' 2>/dev/null)
