@@ -38,6 +38,11 @@
  * (and captures of it verify with the frame parser below, which uses the
  * real header bytes).  Senders should also set SO_NO_CHECK so the UDP
  * checksum is 0 as RoCEv2 prescribes (the ICRC masks it either way).
+ * With UDP GSO (the udp provider's default, runtime/udp/udp_net.c) the
+ * kernel numbers the segments of one send 0, 1, 2, ...: packet k of a GSO
+ * group is built with IP ID k and segment k of a received GRO batch is
+ * checked with IP ID k (tests/runtime/test_udp_wire.c checks this kernel
+ * on a capture); GSO needs the UDP checksum, so those sockets compute one.
  *
  * ---- Errors ------------------------------------------------------------
  * Action functions return 0 (or a length) or a negative errno and set a

@@ -121,6 +121,9 @@ static const struct tp_opt_spec udp_opts[] = {
 	  "P_Key of every QP (default 0xffff); a packet whose BTH P_Key does not match "
 	  "is dropped and counted as malformed (IBA 10.9.3)" },
 	{ "trace", TP_OPT_BOOL, 0, 1, "log protocol steps to stderr (or LOOM_UDP_TRACE=1)" },
+	{ "gso", TP_OPT_BOOL, 0, 1,
+	  "send runs of equal-size packets as one UDP GSO datagram (default 1; 0 for "
+	  "captures with one frame per packet; see udp_net.c)" },
 	{ "ecn", TP_OPT_BOOL, 0, 1, "send packets ECN-capable, ECT(0) (default 1)" },
 	{ "cnp_interval_us", TP_OPT_U64, 0, 10000000,
 	  "a QP sends at most one CNP per this long for CE-marked requests (default 50)" },
@@ -331,6 +334,7 @@ static int read_opts(struct udp_device *ud, const struct tp_opts *o)
 	ud->rcvbuf_bytes = tp_opts_u64(o, "rcvbuf_kib", 8192) * 1024;
 	ud->sndbuf_bytes = tp_opts_u64(o, "sndbuf_kib", 2048) * 1024;
 	ud->trace = tp_opts_bool(o, "trace", getenv("LOOM_UDP_TRACE") != NULL);
+	ud->gso = tp_opts_bool(o, "gso", true);
 	udp_cc_read_opts(&ud->cc, o);
 	return udp_fault_read_opts(&ud->fault, o);
 }
@@ -398,7 +402,7 @@ static int udp_device_open(struct tp_device *dev, const char *name, const struct
 		return err;
 	if ((err = tables_alloc(ud)) < 0)
 		goto err_tables;
-	err = udp_socket_open(&ud->local, true, ud->rcvbuf_bytes, 0, 0, &ud->local);
+	err = udp_socket_open(&ud->local, true, ud->rcvbuf_bytes, 0, 0, false, &ud->local);
 	if (err < 0)
 		goto err_tables;
 	ud->fd = err;

@@ -41,7 +41,9 @@
 
 #define UDP_RES_N 64		/* responder READ/atomic results kept (> 16 outstanding) */
 #define UDP_RX_BATCH 32		/* datagrams per recvmmsg */
-#define UDP_RX_BUF 8192		/* bytes per receive buffer: > any valid packet */
+#define UDP_RX_BUF 65536	/* bytes per receive buffer: a whole GRO batch */
+#define UDP_GSO_BYTES 65000	/* UDP payload of one GSO send (< 65507) */
+#define UDP_GSO_SEGS 64		/* packets per GSO send (the kernel's UDP_MAX_SEGMENTS) */
 #define UDP_READ_BURST 64	/* READ response packets per pass before yielding */
 #define UDP_NAK_REPEATS 3	/* timed repeats of a sequence NAK per gap */
 #define UDP_NO_DEADLINE UINT64_MAX
@@ -223,6 +225,7 @@ struct udp_device {
 	struct udp_fault_cfg fault;
 	struct udp_cc_cfg cc;
 	bool trace;
+	bool gso;		     /* option gso: UDP GSO sends (cleared if the kernel refuses) */
 	pthread_rwlock_t qps_lock;
 	struct udp_qp **qps;	     /* [max_qp] by slot */
 	uint16_t *gen;		     /* [max_qp] QP number generation (random start) */
@@ -288,7 +291,7 @@ static inline bool udp_pkey_match(uint16_t a, uint16_t b)
 /* ---- udp_net.c: sockets and packets ---- */
 /* tos: the IP TOS the socket sends with (ECN field in its low 2 bits). */
 int udp_socket_open(const struct sockaddr_in *at, bool rx, uint64_t rcvbuf, uint64_t sndbuf,
-		    uint8_t tos, struct sockaddr_in *bound);
+		    uint8_t tos, bool csum, struct sockaddr_in *bound);
 int udp_rx_ring_alloc(struct udp_device *ud);
 void udp_rx_ring_free(struct udp_device *ud);
 /* Drain the device socket (bounded); whether anything was received. */
@@ -306,15 +309,29 @@ void udp_tx(struct udp_qp *q, struct roce_pkt *pkt, const struct iovec *iov, int
 /* Packets built now and sent later with one sendmmsg (no faults on; with
  * faults udp_tx_add sends at once).  The payload is read by the flush: the
  * caller holds the MR read lock from the first udp_tx_add to the flush. */
-#define UDP_TX_BATCH 16	/* datagrams per sendmmsg */
+#define UDP_TX_BATCH 32	/* packets per flush (one sendmmsg) */
 #define UDP_TX_IOV (2 + 32) /* header, payload pieces, trailer */
+#define UDP_TX_IOV_ALL 1024 /* iovecs of a batch (the kernel's UIO_MAXIOV per send) */
+/* Packets in order; with GSO on, a run of consecutive packets of equal size
+ * (the last may be shorter) forms a group sent as one datagram with
+ * UDP_SEGMENT, which the kernel splits at seg bytes (udp_net.c). */
 struct udp_tx_batch {
-	unsigned n;
+	unsigned n;		/* packets */
+	unsigned nv;		/* iovecs used in v */
+	unsigned ng;		/* groups (sendmmsg messages) */
+	unsigned g_pkts;	/* packets in the open group (0: none open) */
+	size_t g_seg, g_bytes;	/* its segment size and bytes so far */
+	bool g_closed;		/* its last packet was shorter: nothing may join */
 	struct mmsghdr msg[UDP_TX_BATCH];
-	struct iovec v[UDP_TX_BATCH][UDP_TX_IOV];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[UDP_TX_BATCH];
+	struct iovec v[UDP_TX_IOV_ALL];
 	uint8_t hdr[UDP_TX_BATCH][ROCE_HDR_MAX_BYTES];
 	uint8_t trl[UDP_TX_BATCH][ROCE_TRAILER_MAX_BYTES];
 };
+void udp_tx_batch_init(struct udp_tx_batch *b);
 void udp_tx_add(struct udp_qp *q, struct udp_tx_batch *b, struct roce_pkt *pkt,
 		const struct iovec *iov, int iovcnt);
 void udp_tx_flush(struct udp_qp *q, struct udp_tx_batch *b);

@@ -89,7 +89,7 @@ int udp_qp_init(struct tp_qp *qp)
 	if (!q->ext)
 		return loom_err_set(ENOMEM, "udp: out of memory for a QP");
 	at.sin_port = 0; /* an ephemeral port: this QP's UDP source port */
-	err = udp_socket_open(&at, false, 0, ud->sndbuf_bytes, ud->cc.tos, &bound);
+	err = udp_socket_open(&at, false, 0, ud->sndbuf_bytes, ud->cc.tos, ud->gso, &bound);
 	if (err < 0)
 		goto err_free;
 	q->fd = err;

@@ -253,7 +253,7 @@ static enum req_state req_send_data(struct req_ctx *c)
 	struct udp_tx_batch b;
 	bool last;
 
-	b.n = 0;
+	udp_tx_batch_init(&b);
 	tp_mr_read_lock(q->qp.dev); /* keeps the memory registered until it is sent */
 	do
 		last = req_data_pkt(c, &b);

@@ -188,7 +188,7 @@ void udp_resp_read_pump(struct udp_qp *q, unsigned budget)
 	struct udp_tx_batch b;
 	bool ok = true;
 
-	b.n = 0;
+	udp_tx_batch_init(&b);
 	tp_mr_read_lock(q->qp.dev);
 	while (rd->active && budget-- && (ok = read_one(q, &b))) {
 		if (b.n == UDP_TX_BATCH) {

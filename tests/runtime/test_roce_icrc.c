@@ -82,7 +82,8 @@ static void test_crc32_vs_bitwise(struct lt *t)
 		}
 }
 
-/* Long buffers through each path: carry-less (when present) and tables. */
+/* Long buffers through each path: carry-less 512-bit and 128-bit (when
+ * present) and tables. */
 static void test_crc32_paths_long(struct lt *t)
 {
 	static uint8_t buf[9000 + 16];
@@ -102,6 +103,10 @@ static void test_crc32_paths_long(struct lt *t)
 			LT_CHECK(t, ~crc_slice8(crc_clmul(~0u, buf + off, n & ~(size_t)15),
 						buf + off + (n & ~(size_t)15), n & 15) == want,
 				 "carry-less length %zu", n);
+		if (crc_have_vclmul && n >= 256)
+			LT_CHECK(t, ~crc_slice8(crc_vclmul(~0u, buf + off, n & ~(size_t)15),
+						buf + off + (n & ~(size_t)15), n & 15) == want,
+				 "512-bit carry-less length %zu", n);
 #endif
 		if (t->failures)
 			return;
