@@ -75,7 +75,7 @@ $(RTL_USERS): $(RTL_LIBS) $(VERILATED_LIB)
 $(RTL_USERS): LDLIBS += $(KERNELS_LIB) $(RTL_LDLIBS)
 
 .SECONDARY:
-.PHONY: all deps test run bench test-asan cuda test-gpu bench-gpu clean help fuzz
+.PHONY: all deps test run bench test-asan cuda test-gpu bench-gpu clean help fuzz check-sass
 .DEFAULT_GOAL := all
 
 all: $(LOOM) $(TEST_BINS) $(HELPER_BINS) $(BENCH_BINS)
@@ -86,6 +86,7 @@ help:
 	@echo "make bench      build and run the benchmarks (tables with ratios)"
 	@echo "make test-asan  every test built with AddressSanitizer + UBSan (in build/asan)"
 	@echo "make cuda       build the CUDA targets (needs nvcc)"
+	@echo "make check-sass check the CUDA kernels' SASS (QGMMA/UTMALDG in GEMMs, no local memory)"
 	@echo "make fuzz       fuzz the RoCE packet parser for FUZZ_SECONDS (300) with libFuzzer"
 	@echo "make deps       install missing Debian and PyPI packages"
 	@echo "make clean      remove build/"
@@ -170,6 +171,11 @@ ifeq ($(NVCC),)
 else
 	@$(MAKE) --no-print-directory $(CUDA_LIB) $(GPU_TEST_BINS) $(GPU_BENCH_BINS)
 	@echo "make cuda: built $(CUDA_LIB), $(words $(GPU_TEST_BINS)) GPU test(s) and $(words $(GPU_BENCH_BINS)) GPU benchmark(s) for sm_90a"
+endif
+
+ifeq ($(CUDA_LIB),)
+check-sass:
+	@echo "make check-sass: no CUDA build (nvcc not found, or NO_CUDA set): nothing checked"; exit 1
 endif
 
 # On a machine with a GPU: the GPU suites (they skip, with the reason, without one).

@@ -2,7 +2,8 @@
 #
 # Kernels in kernels/cuda/*.cu -> $(BUILD)/lib/libloom_cuda.a; GPU tests in
 # tests/gpu/test_*.cu -> $(BUILD)/tests/gpu/.  Built for Hopper only
-# (sm_90a).  The build fails on register spills and on ptxas warnings.
+# (sm_90a).  The build fails on register spills, on ptxas warnings and on
+# ptxas reporting serialized wgmma (an info line, so grepped from the log).
 
 CUDA_ARCH := -gencode=arch=compute_90a,code=sm_90a
 NVCCFLAGS := $(CUDA_ARCH) -O3 -std=c++17 -Iinclude -Itests/lib \
@@ -25,6 +26,8 @@ GPU_BENCH_BINS := $(patsubst bench/gpu/%.cu,$(BUILD)/bin/%,$(GPU_BENCH_SRC))
 $(BUILD)/cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@ 2> $@.ptxas.log || { cat $@.ptxas.log; exit 1; }
+	@! grep -q 'wgmma.mma_async instructions are serialized' $@.ptxas.log || \
+		{ cat $@.ptxas.log; rm -f $@; echo "$<: ptxas serialized wgmma (see above)"; exit 1; }
 
 $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(dir $@)
@@ -37,6 +40,12 @@ $(BUILD)/tests/gpu/%: $(BUILD)/cuda/tests/gpu/%.o $(CUDA_LIB) $(call obj,$(TESTL
 $(BUILD)/bin/bench_%: $(BUILD)/cuda/bench/gpu/bench_%.o $(CUDA_LIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) -lcublasLt $(LDLIBS) -o $@
+
+# SASS checks (scripts/check-sass.sh): GEMM kernels hold QGMMA and UTMALDG,
+# no kernel uses local memory, no ptxas log reports serialized wgmma.  Also
+# run by `make test` as tests/gpu/test_check_sass.py.
+check-sass: $(CUDA_LIB)
+	@scripts/check-sass.sh $(BUILD)
 
 # Header dependencies of the CUDA objects (nvcc -MMD writes x.d beside x.o).
 -include $(shell find $(BUILD)/cuda -name '*.d' 2>/dev/null)

@@ -14,7 +14,7 @@ DEB_PKGS=(
   gnuplot-nox
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 )
-PY_PKGS=(ml_dtypes nvidia-cuda-cuobjdump)
+PY_PKGS=(ml_dtypes nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm)
 # A PyPI package is present when it imports (ml_dtypes) or pip knows it.
 py_present() {
   case "$1" in
