@@ -271,15 +271,16 @@ static void set_flag(struct perf_opts *o, const char *opt)
 
 /* Empty polls between two sched_yield()s of a wait loop.  Measured on a
  * 2-core machine, where a busy-polling application shares a core with
- * provider threads (medians of interleaved runs, noisy): udp makes all its
- * progress in its device thread, so its polls only burn the core that
- * thread needs (write_lat 33 us typical yielding every 16 polls, 110 us
- * every 1024, 250-440 us every 8192); shm makes progress in tp_cq_poll
- * itself, and its latency wants the caller to keep spinning (write_lat
- * 0.4-0.7 us every 8192, bimodal 0.5 or 120+ us every 1024, 5 us every 16),
- * while its bandwidth wants the peer's progress thread to get the core
- * (64 KiB write_bw median ~8.5 GB/s every 16 polls, ~3 GB/s every 1024).
- * rdma-core NICs progress in hardware: spin, as perftest. */
+ * provider threads (medians of interleaved runs, noisy): udp receives in
+ * the polling thread as well as in its device thread, and every empty
+ * poll is a recvmmsg; yielding every 16 polls gives write_lat 8 us typical
+ * under load with a shorter tail than every 8192 (p99 2-4 ms vs 5-10 ms);
+ * shm makes progress in tp_cq_poll itself, and its latency wants the
+ * caller to keep spinning (write_lat 0.4-0.7 us every 8192, bimodal 0.5 or
+ * 120+ us every 1024, 5 us every 16), while its bandwidth wants the peer's
+ * progress thread to get the core (64 KiB write_bw median ~8.5 GB/s every
+ * 16 polls, ~3 GB/s every 1024).  rdma-core NICs progress in hardware:
+ * spin, as perftest. */
 static long default_yield(const struct perf_opts *o)
 {
 	if (!strcmp(o->provider, "udp") || !o->lat)

@@ -21,8 +21,11 @@
  * device's tp_addr is its IPv4 address and port (6 bytes, network order);
  * packets go to the peer device's port, which is 4791 unless configured.
  *
- * Progress.  One thread per device does all the receiving, the completer
- * and responder work, ACK coalescing, timers and held (delayed) packets.
+ * Progress.  One thread per device does the receiving, the completer
+ * and responder work, ACK coalescing, timers and held (delayed) packets;
+ * a thread polling an empty CQ of the device also receives (if the
+ * progress thread is not receiving at that moment), so a busy-polling
+ * application's round trips need no thread hand-off (udp_progress).
  * Why a thread and not polling from tp_cq_poll: an RNIC serves RDMA WRITE,
  * READ and atomics on memory whose owner never polls (a passive target),
  * and retransmission timers must fire while the application sleeps in
@@ -97,6 +100,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -240,12 +244,37 @@ static uint64_t progress_pass(struct udp_device *ud)
 
 	atomic_store_explicit(&ud->armed_us, 0, memory_order_seq_cst);
 	pthread_rwlock_rdlock(&ud->qps_lock);
-	udp_rx_drain(ud, now);
-	now = tp_now_us();
-	next = udp_fault_release(ud, now);
+	if (pthread_mutex_trylock(&ud->rx_lock) == 0) {
+		udp_rx_drain(ud, now);
+		now = tp_now_us();
+		next = udp_fault_release(ud, now);
+		pthread_mutex_unlock(&ud->rx_lock);
+	} else {
+		/* a CQ poller is receiving: let it finish, come back at once
+		 * (blocking on the mutex would queue this thread behind it) */
+		sched_yield();
+		next = 0;
+	}
 	t = service_qps(ud, now);
 	pthread_rwlock_unlock(&ud->qps_lock);
 	return t < next ? t : next;
+}
+
+/* ops->progress, from tp_cq_poll finding a CQ empty: receive what is
+ * waiting in the polling thread, unless the progress thread is at it.
+ * A busy-polling application thus takes its own ACKs and incoming data
+ * without waiting for the progress thread to be woken and scheduled (two
+ * thread hand-offs per round trip otherwise); timers stay the thread's. */
+static void udp_progress(struct tp_device *dev)
+{
+	struct udp_device *ud = to_udp_dev(dev);
+
+	pthread_rwlock_rdlock(&ud->qps_lock);
+	if (pthread_mutex_trylock(&ud->rx_lock) == 0) {
+		udp_rx_drain(ud, tp_now_us());
+		pthread_mutex_unlock(&ud->rx_lock);
+	}
+	pthread_rwlock_unlock(&ud->qps_lock);
 }
 
 static void *progress_thread(void *arg)
@@ -411,6 +440,7 @@ static int udp_device_open(struct tp_device *dev, const char *name, const struct
 	loom_rng_init(&ud->rx_rng, ud->fault.seed ^ 0x7278u /* "rx" */);
 	pthread_rwlock_init(&ud->qps_lock, NULL);
 	pthread_mutex_init(&ud->tx_hold_lock, NULL);
+	pthread_mutex_init(&ud->rx_lock, NULL);
 	atomic_store(&ud->tx_hold_due, UDP_NO_DEADLINE);
 	atomic_store(&ud->armed_us, UDP_NO_DEADLINE);
 	if ((err = thread_start(ud)) < 0)
@@ -418,6 +448,7 @@ static int udp_device_open(struct tp_device *dev, const char *name, const struct
 	return 0;
 
 err_locks:
+	pthread_mutex_destroy(&ud->rx_lock);
 	pthread_mutex_destroy(&ud->tx_hold_lock);
 	pthread_rwlock_destroy(&ud->qps_lock);
 err_fds:
@@ -441,6 +472,7 @@ static void udp_device_close(struct tp_device *dev)
 	udp_fault_free(ud);
 	poll_fds_close(ud);
 	close(ud->fd);
+	pthread_mutex_destroy(&ud->rx_lock);
 	pthread_mutex_destroy(&ud->tx_hold_lock);
 	pthread_rwlock_destroy(&ud->qps_lock);
 	tables_free(ud);
@@ -488,5 +520,5 @@ const struct tp_provider_ops udp_provider_ops = {
 	.qp_modify = udp_qp_modify,
 	.post_send_kick = udp_post_send_kick,
 	.qp_sq_draining = udp_qp_sq_draining,
-	.progress = NULL, /* the device's thread does all the work */
+	.progress = udp_progress, /* receiving also in CQ pollers (above) */
 };

@@ -9,17 +9,19 @@
  *   - Everything in struct udp_qp below `qp` is guarded by its tp_qp.lock:
  *     the requester runs under it from tp_post_send (the core holds the lock
  *     around ops->post_send_kick) and from the progress thread; the
- *     completer and responder run only in the progress thread, under it.
+ *     completer and responder run in whichever thread holds rx_lock (the
+ *     progress thread, or a thread polling a CQ: udp_progress), under it.
  *     A QP's socket is written only under that lock.
  *   - udp_device.qps (the QP table) is read by the progress thread under
  *     qps_lock held for reading across a whole pass, so a QP it looked up
  *     stays alive until the pass ends; qp_init/qp_fini take it for writing
  *     (never while holding a QP lock).  Lock order: qps_lock, then a
  *     tp_qp.lock, then a CQ's lock or the MR table's read lock, then
- *     tx_hold_lock.
- *   - Thread-only state (no lock): the device socket's receive side, rx
- *     buffers, the rx fault RNG and hold queue, the dirty list, and each
- *     QP's `dirty` flag.
+ *     tx_hold_lock.  rx_lock is only
+ *     tried (never waited for), with qps_lock held.
+ *   - rx_lock (a mutex; CQ pollers only try it) guards the device socket's
+ *     receive side, rx buffers, the rx fault RNG and hold queue, the dirty
+ *     list, and each QP's `dirty` flag.
  *   - Cross-thread timer hand-off: a QP's deadline_us is written under its
  *     lock and read by the thread without it (relaxed: a hint, re-read under
  *     the lock before acting).  udp_qp_deadline() publishes a new deadline
@@ -242,6 +244,7 @@ struct udp_device {
 	struct udp_hold rx_hold;
 	/* tx hold queue: any thread that sends, under tx_hold_lock */
 	pthread_mutex_t tx_hold_lock;
+	pthread_mutex_t rx_lock;     /* the receive side (above) */
 	struct udp_hold tx_hold;
 	_Atomic uint64_t tx_hold_due; /* earliest due time in tx_hold */
 };
