@@ -166,10 +166,11 @@ void perf_print_table_end(FILE *f, const struct tp_counters *c)
 		(unsigned long long)c->rnr_naks_sent, (unsigned long long)c->rnr_naks_received,
 		(unsigned long long)c->duplicates);
 	fprintf(f, " Packets: tx %llu (%llu bytes), rx %llu (%llu bytes), ICRC errors %llu, "
-		   "malformed %llu\n",
+		   "malformed %llu, P_Key violations %llu\n",
 		(unsigned long long)c->tx_packets, (unsigned long long)c->tx_bytes,
 		(unsigned long long)c->rx_packets, (unsigned long long)c->rx_bytes,
-		(unsigned long long)c->icrc_errors, (unsigned long long)c->malformed);
+		(unsigned long long)c->icrc_errors, (unsigned long long)c->malformed,
+		(unsigned long long)c->pkey_violations);
 	fprintf(f, " Faults injected: dropped %llu, duplicated %llu, reordered %llu, delayed %llu, "
 		   "corrupted %llu\n",
 		(unsigned long long)c->fault_dropped, (unsigned long long)c->fault_duplicated,
@@ -194,7 +195,7 @@ void perf_print_table_end(FILE *f, const struct tp_counters *c)
 static const char *const counter_names[] = {
 	"tx_packets", "rx_packets", "tx_bytes", "rx_bytes", "retransmits", "timeouts",
 	"naks_sent", "naks_received", "rnr_naks_sent", "rnr_naks_received", "duplicates",
-	"icrc_errors", "malformed", "fault_dropped", "fault_duplicated", "fault_reordered",
+	"icrc_errors", "malformed", "pkey_violations", "fault_dropped", "fault_duplicated", "fault_reordered",
 	"fault_delayed", "fault_corrupted", "fault_marked", "ecn_marked", "cnps_sent",
 	"cnps_received", "cc_rate_cuts", "cc_rate_mbps",
 };

@@ -372,6 +372,7 @@ struct tp_counters {
 	uint64_t duplicates;	   /* duplicate requests received */
 	uint64_t icrc_errors;	   /* packets dropped on a bad ICRC */
 	uint64_t malformed;	   /* packets dropped as malformed */
+	uint64_t pkey_violations;  /* packets dropped for a P_Key mismatch */
 	uint64_t fault_dropped, fault_duplicated, fault_reordered, fault_delayed,
 		fault_corrupted;   /* what fault injection did */
 	uint64_t fault_marked;	   /* packets fault injection marked ECN CE */

@@ -63,7 +63,7 @@
  *   - P_Key: one per device (option pkey, default 0xffff) for all its QPs,
  *     as the API has no P_Key attribute or table; a packet whose P_Key does
  *     not match (IBA 10.9.3 rules) is dropped silently and counted under
- *     `malformed` (struct tp_counters has no P_Key violation field).
+ *     `pkey_violations`.
  *   - Responder resources: a READ holds one until its last response is
  *     sent, an atomic while it executes; READ responses stream one READ at
  *     a time, so at most two are held and exceeding max_dest_rd_atomic
@@ -123,7 +123,7 @@ static const struct tp_opt_spec udp_opts[] = {
 	{ "sndbuf_kib", TP_OPT_U64, 64, 1 << 20, "QP socket send buffer (default 2048)" },
 	{ "pkey", TP_OPT_U64, 1, 0xffff,
 	  "P_Key of every QP (default 0xffff); a packet whose BTH P_Key does not match "
-	  "is dropped and counted as malformed (IBA 10.9.3)" },
+	  "is dropped and counted as a P_Key violation (IBA 10.9.3)" },
 	{ "trace", TP_OPT_BOOL, 0, 1, "log protocol steps to stderr (or LOOM_UDP_TRACE=1)" },
 	{ "gso", TP_OPT_BOOL, 0, 1,
 	  "send runs of equal-size packets as one UDP GSO datagram (default 1; 0 for "

@@ -353,7 +353,7 @@ void udp_rx_deliver(struct udp_device *ud, uint8_t *buf, size_t len,
 	pkey = (uint16_t)(buf[ROCE_BTH_PKEY] << 8 | buf[ROCE_BTH_PKEY + 1]);
 	if (!udp_pkey_match(pkey, ud->pkey)) {
 		/* IBA 10.9.3: silently dropped (a P_Key violation) */
-		tp_count(&ud->dev, TP_CNT(malformed), 1);
+		tp_count(&ud->dev, TP_CNT(pkey_violations), 1);
 		UDP_TRACE(ud, "rx: P_Key 0x%04x for QP %u (its P_Key 0x%04x), dropped", pkey, dqpn,
 			  ud->pkey);
 		return;

@@ -170,8 +170,11 @@ static void test_pkey_crafted(struct lt *t)
 	peer_send(t, &p, &pkt);
 	expect_none(t, a.rcq, 50);
 	after = counters(a.dev);
-	LT_CHECK(t, after.malformed - before.malformed == 2 && after.rx_packets - before.rx_packets == 2,
-		 "malformed +%llu, rx_packets +%llu (want 2, 2)",
+	LT_CHECK(t, after.pkey_violations - before.pkey_violations == 2 &&
+			    after.malformed == before.malformed &&
+			    after.rx_packets - before.rx_packets == 2,
+		 "pkey_violations +%llu, malformed +%llu, rx_packets +%llu (want 2, 0, 2)",
+		 (unsigned long long)(after.pkey_violations - before.pkey_violations),
 		 (unsigned long long)(after.malformed - before.malformed),
 		 (unsigned long long)(after.rx_packets - before.rx_packets));
 	LT_CHECK(t, qp_state(a.qp) == TP_QPS_RTS, "QP %s after dropped packets",
@@ -239,8 +242,9 @@ static void test_pkey_devices(struct lt *t)
 		expect_wc(t, a.scq, 2, TP_WC_RETRY_EXC_ERR, NULL);
 		cb = counters(b.dev);
 		/* the first send and 2 retries, each dropped at b */
-		LT_CHECK(t, cb.malformed >= 3, "b dropped %llu packets, want >= 3",
-			 (unsigned long long)cb.malformed);
+		LT_CHECK(t, cb.pkey_violations >= 3 && cb.malformed == 0,
+			 "b dropped %llu packets for the P_Key (want >= 3), %llu as malformed",
+			 (unsigned long long)cb.pkey_violations, (unsigned long long)cb.malformed);
 		for (int i = 0; i < 512; i++)
 			if (b.buf[i]) {
 				LT_CHECK(t, false, "byte %d of b written across partitions", i);
