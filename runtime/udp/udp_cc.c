@@ -8,8 +8,9 @@
  * Every packet leaves with ECN-capable transport, ECT(0) (option ecn=0:
  * not ECN-capable, so an AQM drops instead of marking).
  *
- * Notification point (the responder): a request that arrives with CE makes
- * the QP send a CNP (BTH opcode 0x81, BECN set, PSN 0, 16 zero bytes, as
+ * Notification point (the receiver of data: the responder for requests,
+ * the requester for READ responses): a data packet that arrives with CE
+ * makes the QP send a CNP (BTH opcode 0x81, BECN set, PSN 0, 16 zero bytes, as
  * the golden frame of REFERENCE 7) to the requesting QP, at most one per
  * cnp_interval_us (default 50) per QP.
  *
@@ -38,10 +39,13 @@
  * DCQCN paper; timer_us 300, byte_reset 32767, ai 5 and hai 50 Mbit/s as
  * mlx5's rpg_* defaults; min rate 10 Mbit/s.
  *
- * Deviations: only requests are marked and paced; READ responses (sent by
- * the responder) are neither paced nor answered with a CNP when marked, so
- * a READ-heavy flow is not controlled.  Counters are per device: the rate
- * gauge cc_rate_mbps is the rate of the QP that changed its rate last.
+ * READ responses are data as requests are: a READ response received with
+ * CE makes the requester (their notification point) send a CNP, and the
+ * responder's QP paces its READ responses at the same rate as its own
+ * requests (one reaction point per QP, as a NIC keeps one per flow).
+ * Deviations: CE on ACKs and atomic ACKs is ignored (no data); counters
+ * are per device: the rate gauge cc_rate_mbps is the rate of the QP that
+ * changed its rate last.
  *
  * Concurrency: everything runs under the QP's lock (requester in any
  * thread, timers and received CNPs in the progress thread).

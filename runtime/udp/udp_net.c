@@ -325,6 +325,10 @@ static void rx_dispatch(struct udp_qp *q, const uint8_t *buf, size_t len, uint8_
 			udp_cc_ce(q, now);
 		udp_resp_rx(q, &pkt, err ? pkt.err : ROCE_PERR_NONE, now);
 	} else if (q->qp.state == TP_QPS_RTS || q->qp.state == TP_QPS_SQD) {
+		/* a READ response is data too: CE on it asks its sender (the
+		 * responder) to slow down; CE on an ACK is ignored (DCQCN) */
+		if (pkt.op->kind == ROCE_KIND_READ_RESP && (tos & UDP_ECN_MASK) == UDP_ECN_CE)
+			udp_cc_ce(q, now);
 		if (pkt.op->flags & ROCE_OPF_RESPONSE)
 			udp_comp_rx(q, &pkt, now);
 		else if (pkt.op->kind == ROCE_KIND_CNP)

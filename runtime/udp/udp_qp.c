@@ -231,13 +231,15 @@ void udp_qp_deadline(struct udp_qp *q)
 	uint64_t d = UDP_NO_DEADLINE, old;
 
 	if (st == TP_QPS_RTR || st == TP_QPS_RTS || st == TP_QPS_SQD) {
-		if (q->sq.kick || q->resp.rd.active || q->resp.ack_pending)
+		/* a READ stream paced by congestion control waits for its
+		 * departure time (udp_cc_deadline), not a busy loop */
+		if (q->sq.kick || q->resp.ack_pending || (q->resp.rd.active && !q->cc.wait_us))
 			d = 0;
 		d = min_u64(d, q->sq.rexmit_at_us);
 		d = min_u64(d, udp_resp_nak_due(q));
 		if (q->sq.rnr_until_us)
 			d = min_u64(d, q->sq.rnr_until_us);
-		if (st != TP_QPS_RTR)
+		if (st != TP_QPS_RTR || q->resp.rd.active)
 			d = min_u64(d, udp_cc_deadline(q));
 	}
 	old = atomic_load_explicit(&q->deadline_us, memory_order_relaxed);

@@ -159,7 +159,7 @@ static uint8_t read_opcode(bool first, bool last)
 
 /* Build one READ response into b; false when the memory is no longer
  * readable.  Caller holds the MR read lock until b is flushed. */
-static bool read_one(struct udp_qp *q, struct udp_tx_batch *b)
+static bool read_one(struct udp_qp *q, struct udp_tx_batch *b, uint64_t now)
 {
 	struct udp_read_stream *rd = &q->resp.rd;
 	uint32_t len = rd->left < q->mtu ? rd->left : q->mtu;
@@ -172,6 +172,7 @@ static bool read_one(struct udp_qp *q, struct udp_tx_batch *b)
 	    TP_WC_SUCCESS)
 		return false;
 	udp_tx_add(q, b, &p, &iov, len ? 1 : 0);
+	udp_cc_sent(q, len, now);
 	rd->va += len;
 	rd->left -= len;
 	rd->first = false;
@@ -181,16 +182,20 @@ static bool read_one(struct udp_qp *q, struct udp_tx_batch *b)
 }
 
 /* Send up to budget READ responses, a sendmmsg batch at a time (the MR
- * read lock is held per batch, from the key check until it is sent). */
+ * read lock is held per batch, from the key check until it is sent), as
+ * fast as the QP's congestion control lets its data leave (READ responses
+ * and requests share the QP's rate: udp_cc.c); a paced stream resumes on
+ * the QP's timer. */
 void udp_resp_read_pump(struct udp_qp *q, unsigned budget)
 {
 	struct udp_read_stream *rd = &q->resp.rd;
 	struct udp_tx_batch b;
+	uint64_t now = tp_now_us();
 	bool ok = true;
 
 	udp_tx_batch_init(&b);
 	tp_mr_read_lock(q->qp.dev);
-	while (rd->active && budget-- && (ok = read_one(q, &b))) {
+	while (rd->active && budget-- && udp_cc_may_send(q, now) && (ok = read_one(q, &b, now))) {
 		if (b.n == UDP_TX_BATCH) {
 			udp_tx_flush(q, &b);
 			tp_mr_read_unlock(q->qp.dev);

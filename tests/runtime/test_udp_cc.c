@@ -244,6 +244,79 @@ out:
 	pair_close(t, &a, &b);
 }
 
+/* READ responses are controlled data too.  a READs 256 KiB blocks of b's
+ * buffer: (1) with the first 1000 packets a receives marked CE at 10%, a
+ * (the notification point for READ responses) sends CNPs and b (their
+ * sender) cuts its rate on each; (2) with line_rate_mbps=200 on b, 8 MiB
+ * of READ responses take at least 8 MiB * 8 / 200 Mbit/s = 0.34 s (the
+ * first burst aside), where loopback runs them several times faster. */
+static bool read_blocks(struct lt *t, struct end *a, struct end *b, int n)
+{
+	const size_t blk = 256 * 1024;
+
+	for (int i = 0; i < n; i++) {
+		size_t off = (size_t)(i % 4) * blk;
+
+		memset(a->buf + off, 0, blk);
+		if (post1(a, TP_WR_RDMA_READ, (uint64_t)i, off, blk, raddr(b, off), b->mr->rkey,
+			  TP_SEND_SIGNALED) != 0 ||
+		    !expect_wc(t, a->scq, (uint64_t)i, TP_WC_SUCCESS, NULL) ||
+		    !same_bytes(t, "READ block", a->buf + off, b->buf + off, blk))
+			return false;
+	}
+	return true;
+}
+
+static void test_read_responses_controlled(struct lt *t)
+{
+	struct cfg c = cc_cfg();
+	struct end a, b;
+	struct tp_counters ca, cb;
+	uint64_t t0;
+	double s;
+
+	opt_add(c.opts_a, "fault.rx.ecn=0.1");
+	opt_add(c.opts_a, "fault.rx.ecn_packets=1000");
+	if (pair_open(t, &c, &a, &b)) {
+		fill(b.buf, c.buf_len, 11);
+		if (read_blocks(t, &a, &b, 40)) {
+			usleep(20000); /* CNPs in flight land */
+			ca = counters(a.dev);
+			cb = counters(b.dev);
+			printf("     READ responses: %llu marked, %llu CNPs sent by the reader, %llu "
+			       "received, %llu rate cuts at the responder\n",
+			       (unsigned long long)ca.ecn_marked, (unsigned long long)ca.cnps_sent,
+			       (unsigned long long)cb.cnps_received,
+			       (unsigned long long)cb.cc_rate_cuts);
+			LT_CHECK(t, ca.fault_marked > 20 && ca.ecn_marked == ca.fault_marked &&
+					    ca.cnps_sent > 0 && ca.cnps_sent <= ca.ecn_marked,
+				 "marks %llu, CE READ responses %llu, CNPs %llu",
+				 (unsigned long long)ca.fault_marked,
+				 (unsigned long long)ca.ecn_marked, (unsigned long long)ca.cnps_sent);
+			LT_CHECK(t, cb.cnps_received == ca.cnps_sent &&
+					    cb.cc_rate_cuts == cb.cnps_received && cb.cnps_sent == 0,
+				 "CNPs sent %llu, received %llu, cuts %llu",
+				 (unsigned long long)ca.cnps_sent,
+				 (unsigned long long)cb.cnps_received,
+				 (unsigned long long)cb.cc_rate_cuts);
+		}
+	}
+	pair_close(t, &a, &b);
+
+	c = cc_cfg();
+	opt_add(c.opts_b, "line_rate_mbps=200");
+	if (pair_open(t, &c, &a, &b)) {
+		fill(b.buf, c.buf_len, 12);
+		t0 = now_us();
+		if (read_blocks(t, &a, &b, 32)) {
+			s = (double)(now_us() - t0) / 1e6;
+			printf("     8 MiB of READ responses paced at 200 Mbit/s: %.2f s\n", s);
+			LT_CHECK(t, s >= 0.30, "8 MiB READ in %.2f s at 200 Mbit/s (>= 0.30 s)", s);
+		}
+	}
+	pair_close(t, &a, &b);
+}
+
 /* No marks: no CNP, no cut, unlimited throughout. */
 static void test_no_ecn_no_cnp(struct lt *t)
 {
@@ -619,6 +692,7 @@ int main(int argc, char **argv)
 	static const struct lt_case cases[] = {
 		LT_CASE(test_cnp_on_the_wire),
 		LT_CASE(test_no_ecn_no_cnp),
+		LT_CASE(test_read_responses_controlled),
 		LT_CASE(test_line_rate_paces),
 		LT_CASE(test_ecn_episode),
 		LT_CASE(test_real_ecn_veth),
