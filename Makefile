@@ -24,7 +24,9 @@ LDLIBS := -lopenblas -lm -lpthread
 
 # ---- sources -------------------------------------------------------------
 KERNELS_SRC := $(wildcard kernels/*.c)
-RUNTIME_SRC := $(wildcard runtime/*.c runtime/*/*.c)
+# driver/ (libloomdrv) goes into libloom_runtime.a: the runtime's dev provider
+# uses the driver, the driver uses the device link (runtime/simlink).
+RUNTIME_SRC := $(wildcard runtime/*.c runtime/*/*.c driver/*.c)
 WORKLOADS_SRC := $(wildcard workloads/*.c)
 TOOLS_SRC := $(wildcard tools/*.c)
 TESTLIB_SRC := tests/lib/lt.c
