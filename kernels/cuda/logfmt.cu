@@ -105,7 +105,7 @@ k_logfmt_encode(uint8_t *dst, const float *x, lf_geom g, unsigned long long *fir
 		__syncwarp();
 		uint8_t *out = dst + tile * g.tile_bytes;
 		if (lane < 2) {
-			uint32_t u = lf_bits(lane ? lmax : lmin);
+			uint32_t u = cu_f32_bits(lane ? lmax : lmin);
 			for (int b = 0; b < 4; b++)
 				out[4 * lane + b] = (uint8_t)(u >> (8 * b));
 		}
@@ -125,7 +125,7 @@ k_logfmt_decode(float *x, const uint8_t *src, lf_geom g, unsigned long long *fir
 		const uint8_t *in = src + tile * g.tile_bytes;
 		uint32_t h0 = in[0] | in[1] << 8 | in[2] << 16 | (uint32_t)in[3] << 24;
 		uint32_t h1 = in[4] | in[5] << 8 | in[6] << 16 | (uint32_t)in[7] << 24;
-		float lmin = lf_float(h0), lmax = lf_float(h1);
+		float lmin = cu_f32_from_bits(h0), lmax = cu_f32_from_bits(h1);
 
 		if (!lf_header_valid(lmin, lmax)) {
 			if (lane == 0)

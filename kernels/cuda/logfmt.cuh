@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bits.cuh"
+
 #ifndef __CUDACC__
 #ifndef __host__
 #define __host__
@@ -192,28 +194,6 @@ static const uint32_t lf_t0_host[256] = LF_T0;
 static const uint32_t lf_t1_host[256] = LF_T1;
 static const uint32_t lf_t2_host[256] = LF_T2;
 
-static __host__ __device__ inline uint32_t lf_bits(float x)
-{
-#ifdef __CUDA_ARCH__
-	return __float_as_uint(x);
-#else
-	uint32_t u;
-	memcpy(&u, &x, sizeof(u));
-	return u;
-#endif
-}
-
-static __host__ __device__ inline float lf_float(uint32_t u)
-{
-#ifdef __CUDA_ARCH__
-	return __uint_as_float(u);
-#else
-	float x;
-	memcpy(&x, &u, sizeof(x));
-	return x;
-#endif
-}
-
 /* v / 2^s rounded to nearest, ties to even (0 < s < 64). */
 static __host__ __device__ inline uint64_t lf_shr_rne(uint64_t v, int s)
 {
@@ -234,13 +214,13 @@ static __host__ __device__ inline float lf_q131_to_f32(uint64_t q, int i)
 			i++;
 		}
 		if (i > 127)
-			return lf_float(0x7f7fffffu);
-		return lf_float((uint32_t)(i + 127) << 23 | ((uint32_t)r & 0x7fffffu));
+			return cu_f32_from_bits(0x7f7fffffu);
+		return cu_f32_from_bits((uint32_t)(i + 127) << 23 | ((uint32_t)r & 0x7fffffu));
 	}
 	int s = -118 - i;
 	if (s >= 40)
 		return 0.0f;
-	return lf_float((uint32_t)lf_shr_rne(q, s));
+	return cu_f32_from_bits((uint32_t)lf_shr_rne(q, s));
 }
 
 /* 2^(e / 2^24) by the ROM method, = logfmt_exp2_fx(e). */
@@ -375,16 +355,16 @@ static __host__ __device__ inline uint32_t lf_find_code(const struct lf_codebook
 static __host__ __device__ inline uint32_t lf_encode_one(const struct lf_codebook &c, float x,
 							 int nbits)
 {
-	return (lf_bits(x) >> 31) << (nbits - 1) | lf_find_code(c, fabsf(x));
+	return (cu_f32_bits(x) >> 31) << (nbits - 1) | lf_find_code(c, fabsf(x));
 }
 
 /* The float of code `code` (sign kept on zero too). */
 static __host__ __device__ inline float lf_decode_one(const struct lf_codebook &c, uint32_t code,
 						      int nbits)
 {
-	uint32_t u = lf_bits(lf_mag(c, code & c.top));
+	uint32_t u = cu_f32_bits(lf_mag(c, code & c.top));
 
-	return lf_float(u | (code >> (nbits - 1) & 1u) << 31);
+	return cu_f32_from_bits(u | (code >> (nbits - 1) & 1u) << 31);
 }
 
 /* The header from a finite tile's amax and smallest non-zero |x| (amin is

@@ -120,7 +120,7 @@ k_quant_1x128(qc_args a)
 			key = max(key, __shfl_xor_sync(0xffffffffu, key, off));
 		if (!live)
 			continue;
-		float s = qc_scale_for_amax(qc_float(key), a.pow2);
+		float s = qc_scale_for_amax(cu_f32_from_bits(key), a.pow2);
 		if (sub == 0)
 			a.scales[qc_scale_index(t.row, t.kb, a.m, a.kbs, a.dg)] = s;
 		if (c0 < a.k)

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bits.cuh"
+
 #ifndef __CUDACC__
 #ifndef __host__
 #define __host__
@@ -36,28 +38,6 @@
 #define QC_LANES (QC_TILE / QC_VEC)	/* threads per tile: 16 */
 #define QC_E4M3_MAX 448.0f
 #define QC_FLT_MIN 1.17549435e-38f
-
-static __host__ __device__ inline uint32_t qc_bits(float x)
-{
-#ifdef __CUDA_ARCH__
-	return __float_as_uint(x);
-#else
-	uint32_t u;
-	memcpy(&u, &x, sizeof(u));
-	return u;
-#endif
-}
-
-static __host__ __device__ inline float qc_float(uint32_t u)
-{
-#ifdef __CUDA_ARCH__
-	return __uint_as_float(u);
-#else
-	float x;
-	memcpy(&x, &u, sizeof(x));
-	return x;
-#endif
-}
 
 /* a / b, IEEE round to nearest (see the top comment). */
 static __host__ __device__ inline float qc_div(float a, float b)
@@ -75,7 +55,7 @@ static __host__ __device__ inline float qc_div(float a, float b)
  * tiles that fell back to them) skip the division. */
 static __host__ __device__ inline bool qc_exact_inverse(float s)
 {
-	uint32_t u = qc_bits(s);
+	uint32_t u = cu_f32_bits(s);
 
 	return u == 0x00400000u || ((u & 0x7fffffu) == 0 && u >= 0x00800000u && u <= 0x7f000000u);
 }
@@ -83,13 +63,13 @@ static __host__ __device__ inline bool qc_exact_inverse(float s)
 /* 1 / s for such an s, exactly (bit manipulation, no rounding). */
 static __host__ __device__ inline float qc_inverse_pow2(float s)
 {
-	uint32_t u = qc_bits(s);
+	uint32_t u = cu_f32_bits(s);
 
 	if (u == 0x00400000u)			/* 2^-127 -> 2^127 */
-		return qc_float(0x7f000000u);
+		return cu_f32_from_bits(0x7f000000u);
 	if (u == 0x7f000000u)			/* 2^127 -> 2^-127 (subnormal) */
-		return qc_float(0x00400000u);
-	return qc_float((254u - (u >> 23)) << 23);
+		return cu_f32_from_bits(0x00400000u);
+	return cu_f32_from_bits((254u - (u >> 23)) << 23);
 }
 
 /* x / s as quant.c rounds it; inv = qc_inverse_pow2(s) when exact. */
@@ -104,15 +84,15 @@ static __host__ __device__ inline float qc_quotient(float x, float s, float inv,
 
 /* The abs-bits key of quant.c's tile_amax: integer max over |x| bits puts
  * every NaN above +inf, so a NaN anywhere makes the tile's amax NaN. */
-static __host__ __device__ inline uint32_t qc_abs_key(float x) { return qc_bits(x) & 0x7fffffffu; }
+static __host__ __device__ inline uint32_t qc_abs_key(float x) { return cu_f32_bits(x) & 0x7fffffffu; }
 
 /* BF16 bits -> FP32, exact. */
-static __host__ __device__ inline float qc_bf16_to_f32(uint16_t v) { return qc_float((uint32_t)v << 16); }
+static __host__ __device__ inline float qc_bf16_to_f32(uint16_t v) { return cu_f32_from_bits((uint32_t)v << 16); }
 
 /* fp8.c's ue8m0_from_f32 / ue8m0_to_f32, bit for bit. */
 static __host__ __device__ inline uint32_t qc_ue8m0_from_f32(float x)
 {
-	uint32_t a = qc_bits(x) & 0x7fffffffu;
+	uint32_t a = cu_f32_bits(x) & 0x7fffffffu;
 	uint32_t r = (a >> 23) + ((a & 0x7fffffu) != 0);
 
 	r = a <= 0x00400000u ? 0u : r;
@@ -127,7 +107,7 @@ static __host__ __device__ inline float qc_ue8m0_to_f32(uint32_t e)
 
 	r = e == 0 ? 0x00400000u : r;
 	r = e == 0xffu ? 0x7fff0000u : r;
-	return qc_float(r);
+	return cu_f32_from_bits(r);
 }
 
 /* Smallest power of two p with amax <= 448 p (quant.c's pow2_scale). */
@@ -148,9 +128,9 @@ static __host__ __device__ inline float qc_scale_for_amax(float amax, int pow2)
 	if (amax == 0.0f)
 		return 1.0f;
 	if (!(amax > 0.0f))
-		return qc_float(0x7fc00000u);
-	if (qc_bits(amax) == 0x7f800000u)
-		return qc_float(0x7f800000u);
+		return cu_f32_from_bits(0x7fc00000u);
+	if (cu_f32_bits(amax) == 0x7f800000u)
+		return cu_f32_from_bits(0x7f800000u);
 	if (!pow2) {
 		float s = qc_div(amax, QC_E4M3_MAX);
 

@@ -35,6 +35,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bits.cuh"
+
 #ifndef __CUDACC__
 #ifndef __host__
 #define __host__
@@ -67,50 +69,6 @@ __device__ static const uint64_t moe_rt_exp2f_tab_dev[32] = MOE_RT_EXP2F_TAB;
 #endif
 static const uint64_t moe_rt_exp2f_tab_host[32] = MOE_RT_EXP2F_TAB;
 
-static __host__ __device__ inline uint32_t moe_rt_bits(float x)
-{
-#ifdef __CUDA_ARCH__
-	return __float_as_uint(x);
-#else
-	uint32_t u;
-	memcpy(&u, &x, sizeof(u));
-	return u;
-#endif
-}
-
-static __host__ __device__ inline float moe_rt_float(uint32_t u)
-{
-#ifdef __CUDA_ARCH__
-	return __uint_as_float(u);
-#else
-	float x;
-	memcpy(&x, &u, sizeof(x));
-	return x;
-#endif
-}
-
-static __host__ __device__ inline uint64_t moe_rt_dbits(double x)
-{
-#ifdef __CUDA_ARCH__
-	return (uint64_t)__double_as_longlong(x);
-#else
-	uint64_t u;
-	memcpy(&u, &x, sizeof(u));
-	return u;
-#endif
-}
-
-static __host__ __device__ inline double moe_rt_double(uint64_t u)
-{
-#ifdef __CUDA_ARCH__
-	return __longlong_as_double((long long)u);
-#else
-	double x;
-	memcpy(&x, &u, sizeof(x));
-	return x;
-#endif
-}
-
 /* Correctly rounded double primitives (host: -ffp-contract=off C). */
 #ifdef __CUDA_ARCH__
 #define MOE_RT_DMUL(a, b) __dmul_rn((a), (b))
@@ -134,21 +92,21 @@ static __host__ __device__ inline float moe_rt_expf(float x)
 	const double n = 32.0, inv_ln2_n = 0x1.71547652b82fep+0 * n, shift = 0x1.8p+52;
 	const double c0 = 0x1.c6af84b912394p-5 / n / n / n, c1 = 0x1.ebfce50fac4f3p-3 / n / n;
 	const double c2 = 0x1.62e42ff0c52d6p-1 / n;
-	uint32_t abstop = moe_rt_bits(x) >> 20 & 0x7ff;
+	uint32_t abstop = cu_f32_bits(x) >> 20 & 0x7ff;
 
-	if (abstop >= (moe_rt_bits(88.0f) >> 20 & 0x7ff)) {
-		if (moe_rt_bits(x) == 0xff800000u)	/* -inf */
+	if (abstop >= (cu_f32_bits(88.0f) >> 20 & 0x7ff)) {
+		if (cu_f32_bits(x) == 0xff800000u)	/* -inf */
 			return 0.0f;
 		if (abstop >= 0x7f8)			/* +inf or NaN */
 			return MOE_RT_FADD(x, x);
 		if (x > 0x1.62e42ep6f)
-			return moe_rt_float(0x7f800000u);
+			return cu_f32_from_bits(0x7f800000u);
 		if (x < -0x1.9fe368p6f)
 			return 0.0f;
 	}
 	double xd = (double)x, z = MOE_RT_DMUL(inv_ln2_n, xd);
 	double kd = MOE_RT_DADD(z, shift);	/* round to nearest integer */
-	uint64_t ki = moe_rt_dbits(kd);
+	uint64_t ki = cu_f64_bits(kd);
 
 	kd = MOE_RT_DADD(kd, -shift);
 	double r = MOE_RT_DFMA(inv_ln2_n, xd, -kd);
@@ -158,7 +116,7 @@ static __host__ __device__ inline float moe_rt_expf(float x)
 	uint64_t t = moe_rt_exp2f_tab_host[ki % 32];
 #endif
 	t += ki << (52 - MOE_RT_EXP2F_TABLE_BITS);
-	double s = moe_rt_double(t);
+	double s = cu_f64_from_bits(t);
 	double zz = MOE_RT_DFMA(c0, r, c1), r2 = MOE_RT_DMUL(r, r);
 	double y = MOE_RT_DFMA(c2, r, 1.0);
 
@@ -181,7 +139,7 @@ static __host__ __device__ inline float moe_rt_score(float aff, float bias)
 {
 	float c = MOE_RT_FADD(aff, bias);
 
-	return c != c ? moe_rt_float(0xff800000u) : c;
+	return c != c ? cu_f32_from_bits(0xff800000u) : c;
 }
 
 /* Does candidate (v, i) beat (bv, bi)?  i < 0 is "none".  Larger value
@@ -224,7 +182,7 @@ static __host__ __device__ inline float moe_rt_group_score(const float *score,
 	}
 	for (int i = lo; i < hi; i++)
 		taken[i] = 0;
-	return sum != sum ? moe_rt_float(0xff800000u) : sum;
+	return sum != sum ? cu_f32_from_bits(0xff800000u) : sum;
 }
 
 /* log(sigmoid(u)) = -softplus(-u) in FP64, NaN -> -inf (router.c).  The
@@ -232,7 +190,7 @@ static __host__ __device__ inline float moe_rt_group_score(const float *score,
 static __host__ __device__ inline double moe_rt_log_sigmoid(double u)
 {
 	if (u != u)
-		return -(double)moe_rt_float(0x7f800000u);
+		return -(double)cu_f32_from_bits(0x7f800000u);
 	return -MOE_RT_DADD(fmax(-u, 0.0), log1p(exp(-fabs(u))));
 }
 
@@ -252,7 +210,7 @@ static __host__ __device__ inline double moe_rt_rel_affinity(float u, double top
 static __host__ __device__ inline void moe_rt_weights(const float *u, const int32_t *idx, int k,
 						      float scale, float *weight)
 {
-	const double ninf = -(double)moe_rt_float(0x7f800000u);
+	const double ninf = -(double)cu_f32_from_bits(0x7f800000u);
 	double top = ninf, sum = 0.0;
 
 	for (int j = 0; j < k; j++)

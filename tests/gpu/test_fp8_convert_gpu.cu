@@ -7,6 +7,7 @@
  * elements cannot pass on stale data.
  */
 #include "lt.h"
+#include "gpu_check.h"
 #include "loom/err.h"
 #include "loom/fp8.h"
 #include "loom/fp8_cuda.h"
@@ -17,25 +18,6 @@
 #include <string.h>
 
 #define CHUNK (1u << 26)
-
-static bool have_gpu(struct lt *t)
-{
-	int n = 0;
-	cudaError_t e = cudaGetDeviceCount(&n);
-
-	if (e != cudaSuccess || n == 0) {
-		lt_skip(t, "no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-		return false;
-	}
-	return true;
-}
-
-static bool cuda_ok(struct lt *t, cudaError_t e, const char *what)
-{
-	if (e != cudaSuccess)
-		lt_fail(t, __FILE__, __LINE__, "%s: %s", what, cudaGetErrorString(e));
-	return e == cudaSuccess;
-}
 
 enum which { E4M3, E5M2, BF16 };
 

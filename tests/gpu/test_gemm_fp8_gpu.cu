@@ -15,6 +15,7 @@
  * cases skip with the reason when there is no CUDA device.
  */
 #include "lt.h"
+#include "gpu_check.h"
 #include "loom/err.h"
 #include "loom/fp8.h"
 #include "loom/gemm.h"
@@ -30,25 +31,6 @@
 #include <vector>
 
 #define POISON 0xffff /* BF16 NaN */
-
-static bool have_gpu(struct lt *t)
-{
-	int n = 0;
-	cudaError_t e = cudaGetDeviceCount(&n);
-
-	if (e != cudaSuccess || n == 0) {
-		lt_skip(t, "no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-		return false;
-	}
-	return true;
-}
-
-static bool cuda_ok(struct lt *t, cudaError_t e, const char *what)
-{
-	if (e != cudaSuccess)
-		lt_fail(t, __FILE__, __LINE__, "%s: %s", what, cudaGetErrorString(e));
-	return e == cudaSuccess;
-}
 
 /* calc_diff of REFERENCE §6 over n BF16 values; NaN anywhere gives NaN. */
 static double calc_diff(const uint16_t *x, const uint16_t *y, size_t n)

@@ -16,6 +16,7 @@
  * argument checks run everywhere.
  */
 #include "lt.h"
+#include "gpu_check.h"
 #include "loom/err.h"
 #include "loom/moe.h"
 #include "loom/moe_cuda.h"
@@ -27,25 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <vector>
-
-static bool have_gpu(struct lt *t)
-{
-	int n = 0;
-	cudaError_t e = cudaGetDeviceCount(&n);
-
-	if (e != cudaSuccess || n == 0) {
-		lt_skip(t, "no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-		return false;
-	}
-	return true;
-}
-
-static bool cuda_ok(struct lt *t, cudaError_t e, const char *what)
-{
-	if (e != cudaSuccess)
-		lt_fail(t, __FILE__, __LINE__, "%s: %s", what, cudaGetErrorString(e));
-	return e == cudaSuccess;
-}
 
 static uint32_t bits(float x)
 {

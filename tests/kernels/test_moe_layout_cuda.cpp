@@ -124,7 +124,7 @@ static void emulate_quant(uint8_t *q, float *scales, const float *x, int m, int 
 			for (int j = 0, c = qc_col0(tl.kb, sub); j < QC_VEC; j++)
 				if (c + j < k)
 					key = std::max(key, qc_abs_key(x[(size_t)tl.row * k + c + j]));
-		float s = qc_scale_for_amax(qc_float(key), pow2);
+		float s = qc_scale_for_amax(cu_f32_from_bits(key), pow2);
 		scales[qc_scale_index(tl.row, tl.kb, m, kbs, dg)] = s;
 		for (int sub = 0; sub < QC_LANES; sub++)
 			for (int j = 0, c = qc_col0(tl.kb, sub); j < QC_VEC; j++)
@@ -585,8 +585,8 @@ static void test_logfmt_tile_encode_emulated(struct lt *t)
 		for (int i = 0; i < len; i++)
 			codes[i] = (uint16_t)lf_encode_one(c, x[i], nbits);
 		for (int b = 0; b < 4; b++) {
-			got[b] = (uint8_t)(lf_bits(lmin) >> (8 * b));
-			got[4 + b] = (uint8_t)(lf_bits(lmax) >> (8 * b));
+			got[b] = (uint8_t)(cu_f32_bits(lmin) >> (8 * b));
+			got[4 + b] = (uint8_t)(cu_f32_bits(lmax) >> (8 * b));
 		}
 		for (int b = 0; b < 16 * nbits; b++)
 			got[8 + b] = lf_pack_byte(codes, b, nbits);
