@@ -26,8 +26,10 @@
 # without $(SAN) (they are large, generated, and slow to instrument); the
 # glue, the adapters and the tests that call them are instrumented.
 #
-# The lint suite (tests/rtl/test_rtl_lint.py) lints every module under
-# rtl-models/ on its own with `verilator --lint-only -Wall`.
+# Every .sv file `include`s what it uses by its path from the repository
+# root, under an include guard, so no search path is given (-y/-I) and each
+# file lints on its own from the root: `verilator --lint-only -Wall FILE`, as
+# the lint suite (tests/rtl/test_rtl_lint.py) checks for every file.
 
 VERILATOR ?= verilator
 # Verilated models and Verilator's runtime are compiled without $(SAN), so
@@ -39,7 +41,7 @@ VL_INC := $(VERILATOR_ROOT)/include
 RTL_CXX_OPT ?= -O2
 # Split output into small functions and files: gcc's time grows faster than
 # linearly with function size (10x faster builds than Verilator's defaults).
-RTL_VFLAGS := --cc -Wall --trace-fst -Irtl-models/common --flatten --output-split 30000 --output-split-cfuncs 300
+RTL_VFLAGS := --cc -Wall --trace-fst --flatten --output-split 30000 --output-split-cfuncs 300
 RTL_VFLAGS_checked := --assert
 RTL_VFLAGS_fast := -O3 --x-assign fast --x-initial fast --no-assert
 RTL_FLAVOURS := checked fast
@@ -51,7 +53,12 @@ RTL_LDLIBS := -lz -latomic -lstdc++
 
 # ---- the mesh (rtl-models/mesh) -----------------------------------------
 # Mesh sizes built, as KxL; each is a separate model (parameters are
-# compile-time).  Shared parameters of every size:
+# compile-time).  `make bench` builds 8x8 too, for bench_noc (its compile
+# takes about four times the 4x4's; tests need only 4x4).  Shared
+# parameters of every size:
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+RTL_MESH_CONFIGS ?= 4x4 8x8
+endif
 RTL_MESH_CONFIGS ?= 4x4
 RTL_MESH_VCS ?= 2
 RTL_MESH_FLIT_BITS ?= 64
@@ -79,12 +86,57 @@ $(foreach c,$(RTL_mesh_CONFIGS),$(eval RTL_mesh_DEFS_$(c) := \
 # One configuration; packages first (they are imported by the modules).  The
 # top is the whole device (registers, descriptor ring, data mover, DRAM,
 # engines); its test ports keep the engine and DRAM tests direct.
+#
+# Its DRAM, in one place: RTL_MFLD_DRAM holds NAME=VALUE words that override
+# the defaults below (e.g. make RTL_MFLD_DRAM="CHANNELS=4 BANKS=32 T_RCD=30";
+# the model is re-verilated when they change):
+#   CHANNELS      pseudo-channels, 2 or 4        BANKS     per channel, 2..128 (a power of two)
+#   ROW_BYTES     row size, 64..32768 (a power of two)      ROWS  rows per bank (a power of two)
+#   BUS_BITS, BURST_LENGTH   a pseudo-channel's data pins and burst length: a burst
+#                 is the data path's 32 bytes (BUS_BITS * BURST_LENGTH = 256) and holds
+#                 the bus BURST_LENGTH / 4 clocks (4 beats a clock, HBM3) unless T_BURST says
+#   T_RCD T_CL T_RP T_RAS T_BURST T_RFC T_REFI T_RRD T_FAW T_WR T_RTP T_WTR T_RTW
+#   T_RFCPB T_REFIPB     reset values of the timing registers, in clocks (0.625 ns);
+#                 defaults and their sources: include/loom/rtl_mfld.h
+#   REFRESH       all-bank or per-bank (the refresh mode the registers reset to)
+# Tests (tests/rtl/test_mfld_*) check the default geometry and skip DRAM
+# cases built for another.
+RTL_MFLD_DRAM ?=
+RTL_MFLD_DRAM_DEFAULTS := CHANNELS=2 BANKS=16 ROW_BYTES=1024 ROWS=32 BUS_BITS=32 BURST_LENGTH=8 \
+	T_RCD=26 T_CL=26 T_RP=26 T_RAS=53 T_RFC=560 T_REFI=6240 T_RRD=4 T_FAW=24 T_WR=13 \
+	T_RTP=4 T_WTR=5 T_RTW=5 T_RFCPB=256 T_REFIPB=390 REFRESH=all-bank
+rtl_mfld_kv = $(lastword $(patsubst $(1)=%,%,$(filter $(1)=%,$(RTL_MFLD_DRAM_DEFAULTS) \
+	$(RTL_MFLD_DRAM))))
+rtl_mfld_bad := $(filter-out $(addsuffix =%,$(foreach w,$(RTL_MFLD_DRAM_DEFAULTS) T_BURST=, \
+	$(firstword $(subst =, ,$(w))))),$(RTL_MFLD_DRAM))
+ifneq ($(strip $(rtl_mfld_bad)),)
+$(error RTL_MFLD_DRAM: unknown setting(s) $(rtl_mfld_bad); see mk/rtl.mk)
+endif
+ifneq ($(shell echo $$(($(call rtl_mfld_kv,BUS_BITS) * $(call rtl_mfld_kv,BURST_LENGTH)))),256)
+$(error RTL_MFLD_DRAM: BUS_BITS * BURST_LENGTH must be 256 (a 32-byte burst))
+endif
+ifeq ($(filter $(call rtl_mfld_kv,CHANNELS),2 4),)
+$(error RTL_MFLD_DRAM: CHANNELS must be 2 or 4)
+endif
+RTL_MFLD_T_BURST := $(or $(call rtl_mfld_kv,T_BURST),$(shell echo \
+	$$(($(call rtl_mfld_kv,BURST_LENGTH) / 4))))
+RTL_mfld_PARAMS := DramCh=$(call rtl_mfld_kv,CHANNELS) DramBanks=$(call rtl_mfld_kv,BANKS) \
+	DramRowBursts=$(shell echo $$(($(call rtl_mfld_kv,ROW_BYTES) / 32))) \
+	DramRows=$(call rtl_mfld_kv,ROWS) TRcd=$(call rtl_mfld_kv,T_RCD) TCl=$(call rtl_mfld_kv,T_CL) \
+	TRp=$(call rtl_mfld_kv,T_RP) TRas=$(call rtl_mfld_kv,T_RAS) TBurst=$(RTL_MFLD_T_BURST) \
+	TRfc=$(call rtl_mfld_kv,T_RFC) TRefi=$(call rtl_mfld_kv,T_REFI) TRrd=$(call rtl_mfld_kv,T_RRD) \
+	TFaw=$(call rtl_mfld_kv,T_FAW) TWr=$(call rtl_mfld_kv,T_WR) TRtp=$(call rtl_mfld_kv,T_RTP) \
+	TWtr=$(call rtl_mfld_kv,T_WTR) TRtw=$(call rtl_mfld_kv,T_RTW) \
+	TRfcPb=$(call rtl_mfld_kv,T_RFCPB) TRefiPb=$(call rtl_mfld_kv,T_REFIPB) \
+	RefPerBank=$(if $(filter per-bank,$(call rtl_mfld_kv,REFRESH)),1,0)
+
 RTL_TOPS += mfld
 RTL_mfld_TOP := mfld_top
 RTL_mfld_SRC := rtl-models/mfld/mfld_pkg.sv rtl-models/mfld/mfld_fp_pkg.sv \
 	$(filter-out %_pkg.sv,$(wildcard rtl-models/mfld/*.sv))
 RTL_mfld_CONFIGS := base
-RTL_mfld_GFLAGS_base :=
+RTL_mfld_GFLAGS_base := $(addprefix -G,$(RTL_mfld_PARAMS))
+RTL_mfld_DEFS_base := -DRTL_MFLD_CHANNELS=$(call rtl_mfld_kv,CHANNELS)
 RTL_mfld_ADAPTER := rtl-models/mfld/mfld_model.cpp
 RTL_mfld_GLUE := rtl-models/mfld/mfld_api.cpp
 
@@ -148,7 +200,9 @@ endef
 define rtl_top
 $(foreach c,$(RTL_$(1)_CONFIGS),$(foreach f,$(RTL_FLAVOURS),$(eval $(call rtl_model,$(1),$(c),$(f)))))
 
-$(BUILD)/rtl/obj/$(1)_api.o: $(RTL_$(1)_GLUE) mk/rtl.mk
+# the glue is rebuilt when the list of models changes (RTL_MESH_CONFIGS)
+$$(call rtl_flags_update,$(BUILD)/rtl/obj/$(1)_api.models,$$(RTL_$(1)_MODELS))
+$(BUILD)/rtl/obj/$(1)_api.o: $(RTL_$(1)_GLUE) mk/rtl.mk $(BUILD)/rtl/obj/$(1)_api.models
 	@mkdir -p $$(dir $$@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DRTL_MODELS="$$(RTL_$(1)_MODELS)" -c $$< -o $$@
 

@@ -19,7 +19,8 @@
  *   COMBINE     in:  k (1..16) FP32 weights at 0, row i (len BF16) at 64 + 256 i
  *               out: len BF16 = bf16(sum_i in order of RN(w_i * x_i)), FP32 accumulation
  *   QUANT       in:  len BF16               out: len E4M3 at 0, FP32 scale at 256
- *               (quant.h QUANT_SCALE_F32, 1x128 tile)
+ *               (one 1x128 tile of quant_act_1x128; k = the scale mode:
+ *               RTL_MFLD_QUANT_F32 or RTL_MFLD_QUANT_POW2, quant.h's values)
  *   DEQUANT     in:  len E4M3 at 0, FP32 scale at 256    out: len FP32
  *   LOGFMT_ENC  in:  len FP32               out: one tile, logfmt_tile_bytes(n)
  *   LOGFMT_DEC  in:  one tile               out: len FP32
@@ -66,6 +67,11 @@ enum rtl_mfld_engine {
 	RTL_MFLD_ENG_SCATTER = 6, /* rtl_mfld_perm_run */
 };
 
+/* QUANT's scale mode, passed as k (descriptor byte k, or rtl_mfld_engine_run's
+ * k): the values of quant.h's enum quant_scale_mode */
+#define RTL_MFLD_QUANT_F32 0  /* s = amax / 448 (QUANT_SCALE_F32) */
+#define RTL_MFLD_QUANT_POW2 1 /* s = a power of two >= amax / 448 (QUANT_SCALE_POW2, UE8M0) */
+
 #define RTL_MFLD_IB_BYTES 8192
 #define RTL_MFLD_OB_BYTES 1024
 #define RTL_MFLD_MAX_K 16
@@ -86,19 +92,31 @@ struct rtl_mfld_counters {
 /*
  * The DRAM stack (mfld_dram*.sv): RTL_MFLD_DRAM_CHANNELS pseudo-channels of
  * RTL_MFLD_DRAM_BANKS banks, 1 KiB rows, 32-byte bursts, holding
- * RTL_MFLD_DRAM_BYTES of data.  Address map (byte address a, burst
- * b = a / 32): channel = b bit 0, then bank (4 bits), column (5 bits), row.
+ * RTL_MFLD_DRAM_BYTES of data (the default build's geometry: mk/rtl.mk's
+ * RTL_MFLD_DRAM selects another; rtl_mfld_dram_geometry reports the
+ * model's).  Address map (byte address a, burst b = a / 32): channel = the
+ * low log2(channels) bits of b, then bank, column (burst in the row), row.
  * One clock = one DRAM command clock: HBM3 at 6.4 Gb/s per pin has tCK =
  * 0.625 ns (1.6 GHz); a 32-bit pseudo-channel moves 4 bits per pin per
  * clock, so a BL8 burst (32 bytes) takes tBurst = 2 clocks and the peak is
- * RTL_MFLD_DRAM_CHANNELS * 32 / tBurst bytes per clock (51.2 GB/s for the
- * two modelled pseudo-channels; a stack has 32).  All-bank refresh takes
- * tRFC of every tREFI, so the sustainable peak of a long stream is
+ * channels * 32 / tBurst bytes per clock (51.2 GB/s for the two modelled
+ * pseudo-channels; a stack has 32).  All-bank refresh takes tRFC of every
+ * tREFI, so the sustainable peak of a long stream is at most
  * peak * (1 - tRFC / tREFI).
- * Default timings (cycles of 0.625 ns), JEDEC JESD238 HBM3 minimums as
- * tabulated by open simulators (Ramulator 2.0's HBM3 model): tRCD = tRP =
- * 16 ns -> 26, read latency tCL 16 ns -> 26, tRAS 33 ns -> 53, tREFI 3.9 us
- * -> 6240, tRFC (all-bank, 16 Gb die) 350 ns -> 560.
+ * Default timings (cycles of 0.625 ns, rounded up):
+ *   tRCD = tRP = 16 ns -> 26, read latency tCL 16 ns -> 26, tRAS 33 ns ->
+ *   53, tREFI 3.9 us -> 6240, tRFC (all-bank, 16 Gb die) 350 ns -> 560:
+ *   JEDEC JESD238 HBM3 minimums as tabulated by open simulators;
+ *   tRRD 2 ns -> 4, tFAW 15 ns -> 24, tWR 8 ns -> 13, tRTP 2 ns -> 4,
+ *   tWTR 3 ns -> 5, tRTW 3 ns -> 5, tRFCpb 160 ns -> 256: Ramulator 2.0's
+ *   HBM3 preset (HBM3_2Gbps, nRRDS, nFAW, nWR, nRTPS, nWTRS, nRTW, nRFCSB
+ *   at its tCK of 1 ns); tREFIpb = tREFI / banks = 390 (every bank once per
+ *   tREFI, as REFpb requires).
+ * Model conventions: tWR and tWTR count from the end of the WR's data
+ * burst (no write latency is modelled): PRE >= WR + tBurst + tWR, RD >= WR
+ * + tBurst + tWTR; PRE >= RD + tRTP; WR >= RD + tRTW (bus turnaround);
+ * ACT >= ACT + tRRD, at most 4 ACTs in any tFAW window (per channel); no
+ * bank groups.
  */
 #define RTL_MFLD_DRAM_CHANNELS 2
 #define RTL_MFLD_DRAM_BANKS 16
@@ -109,23 +127,63 @@ struct rtl_mfld_counters {
 	((uint64_t)RTL_MFLD_DRAM_CHANNELS * RTL_MFLD_DRAM_BANKS * RTL_MFLD_DRAM_ROWS *          \
 	 RTL_MFLD_DRAM_ROW_BYTES)
 
+/* The geometry of a model (its build's RTL_MFLD_DRAM settings). */
+struct rtl_mfld_dram_geometry {
+	unsigned channels, banks, row_bytes, rows; /* rows per bank */
+	uint64_t bytes;				   /* the whole stack */
+};
+int rtl_mfld_dram_geometry(const struct rtl_mfld *m, struct rtl_mfld_dram_geometry *g);
+
+enum rtl_mfld_refresh {
+	RTL_MFLD_REFRESH_OFF = 0,      /* no refresh (for latency experiments) */
+	RTL_MFLD_REFRESH_ALL_BANK = 1, /* REFab: tRFC of every tREFI, all banks */
+	RTL_MFLD_REFRESH_PER_BANK = 2, /* REFpb: one bank every tREFIpb, it alone tRFCpb */
+};
+
 struct rtl_mfld_dram_timing {
 	/* cycles: t_rcd, t_cl, t_rp, t_ras, t_burst in 1..255, t_rfc in 1..4095,
 	 * t_refi in 2..65535 and > t_rfc */
 	unsigned t_rcd, t_cl, t_rp, t_ras, t_burst, t_rfc, t_refi;
-	int refresh; /* 0: no refresh (for latency experiments) */
+	int refresh; /* enum rtl_mfld_refresh */
+	/* cycles, 1..255: ACT to ACT, four-activate window, write recovery,
+	 * read to precharge, write to read, read to write */
+	unsigned t_rrd, t_faw, t_wr, t_rtp, t_wtr, t_rtw;
+	/* per-bank refresh: t_rfcpb in 1..4095, t_refipb in 2..65535 and > t_rfcpb */
+	unsigned t_rfcpb, t_refipb;
 };
-#define RTL_MFLD_DRAM_TIMING_DEFAULT { 26, 26, 26, 53, 2, 560, 6240, 1 }
+/* the default build's reset values (rtl_mfld_dram_get_timing after create
+ * gives a model's) */
+#define RTL_MFLD_DRAM_TIMING_DEFAULT \
+	{ 26, 26, 26, 53, 2, 560, 6240, RTL_MFLD_REFRESH_ALL_BANK, 4, 24, 13, 4, 5, 5, 256, 390 }
 
-/* Timings (the DRAM block's registers) take effect at once; change them only
+/* Timings (the DRAM blocks' registers) take effect at once; change them only
  * while the DRAM is idle.  rtl_mfld_reset keeps them. */
 int rtl_mfld_dram_set_timing(struct rtl_mfld *m, const struct rtl_mfld_dram_timing *t);
 int rtl_mfld_dram_get_timing(const struct rtl_mfld *m, struct rtl_mfld_dram_timing *t);
 
+/* Channel 0's command trace: the last (up to 256) commands, oldest first.
+ * A row command (ACT, PRE, REF) and a column command (RD, WR) may share a
+ * cycle; the row command is listed first. */
+enum rtl_mfld_dram_cmd_kind {
+	RTL_MFLD_CMD_ACT = 0,
+	RTL_MFLD_CMD_PRE = 1,
+	RTL_MFLD_CMD_REF = 2, /* all-bank: bank 0; per-bank: the refreshed bank */
+	RTL_MFLD_CMD_RD = 3,
+	RTL_MFLD_CMD_WR = 4,
+};
+struct rtl_mfld_dram_cmd {
+	uint64_t cycle;
+	unsigned kind; /* enum rtl_mfld_dram_cmd_kind */
+	unsigned bank;
+};
+/* Writes up to max of the newest commands into cmds; returns how many. */
+size_t rtl_mfld_dram_cmd_log(const struct rtl_mfld *m, struct rtl_mfld_dram_cmd *cmds,
+			     size_t max);
+
 /* One burst access through the DRAM's test port (served while the device
  * serves no descriptor; -EBUSY otherwise). */
 struct rtl_mfld_dram_op {
-	uint64_t addr;	  /* byte address, a multiple of 32, < RTL_MFLD_DRAM_BYTES */
+	uint64_t addr;	  /* byte address, a multiple of 32, below the geometry's bytes */
 	int write;	  /* 1: write data; 0: read into data */
 	uint8_t data[32];
 	uint64_t t_req;	  /* out: cycle the port accepted it */
@@ -157,11 +215,12 @@ int rtl_mfld_counters(const struct rtl_mfld *m, struct rtl_mfld_counters *c);
 
 /*
  * Run one unit on engine op: in_bytes of in into the input buffer at 0, run,
- * out_bytes of the output buffer into out.  k is used by COMBINE, nbits by
- * LOGFMT.  *cycles (may be NULL) gets the engine's cycles for the unit.
- * -EINVAL: bad arguments (sizes above the buffers, k, len or nbits out of
- * range); -EIO: the engine rejected the unit (LOGFMT_ENC: NaN or inf in the
- * tile; LOGFMT_DEC: corrupt header), out untouched; -ETIMEDOUT: no done;
+ * out_bytes of the output buffer into out.  k is used by COMBINE (rows) and
+ * QUANT (scale mode), nbits by LOGFMT.  *cycles (may be NULL) gets the
+ * engine's cycles for the unit.  -EINVAL: bad arguments (sizes above the
+ * buffers, k, len or nbits out of range, a QUANT k other than a scale mode);
+ * -EIO: the engine rejected the unit (LOGFMT_ENC: NaN or inf in the tile;
+ * LOGFMT_DEC: corrupt header), out untouched; -ETIMEDOUT: no done;
  * -EBUSY: the device is serving a descriptor (also for rtl_mfld_perm_run).
  */
 int rtl_mfld_engine_run(struct rtl_mfld *m, enum rtl_mfld_engine op, int k, int len, int nbits,
@@ -213,15 +272,25 @@ int rtl_mfld_perm_run(struct rtl_mfld *m, int scatter, int n, const int32_t *idx
 #define RTL_MFLD_Q_IRQ_STATUS 0x28 /* bit 0 completion, bit 1 error completion; write 1 clears */
 #define RTL_MFLD_Q_IRQ_ENABLE 0x2c
 #define RTL_MFLD_Q_CTRL 0x30	 /* bit 0: serve the ring */
+/* host-link latency: cycles each DMA access (descriptor fetch, completion
+ * write) takes beyond the cycle the host answers in; 0..4095, reset 0 */
+#define RTL_MFLD_Q_LINK_LAT 0x34
 /* dram block: +8 geometry {log2 bytes << 16 | banks << 8 | channels}, timings
- * from +12 in the order of struct rtl_mfld_dram_timing, +44.. ACT, PRE, CAS, REF */
+ * from +12 in the order of struct rtl_mfld_dram_timing (+40 refresh on),
+ * +44.. ACT, PRE, CAS, REF */
 #define RTL_MFLD_DRAM_GEOMETRY 0x08
 #define RTL_MFLD_DRAM_T_RCD 0x0c
+/* dram2 block (type 5): +8.. tRRD, tFAW, tWR, tRTP, tWTR, tRTW, +32 refresh
+ * mode (1 per-bank), +36 tRFCpb, +40 tREFIpb, +44 row bytes, +48 rows */
+#define RTL_MFLD_BLK_DRAM2 5
+#define RTL_MFLD_REG_DRAM2 0x100
+#define RTL_MFLD_DRAM2_T_RRD 0x08
+#define RTL_MFLD_DRAM2_ROW_BYTES 0x2c
 
 /* Descriptor: 64 bytes in the ring (slot = index mod entries). */
 struct rtl_mfld_desc {
 	uint8_t op;	     /* enum rtl_mfld_engine */
-	uint8_t k;	     /* COMBINE rows */
+	uint8_t k;	     /* COMBINE rows; QUANT scale mode (RTL_MFLD_QUANT_*) */
 	uint8_t nbits;	     /* LOGFMT n */
 	uint8_t flags;	     /* 0 */
 	uint8_t len;	     /* elements / index entries, 1..128 */
@@ -257,7 +326,9 @@ struct rtl_mfld_comp {
 };
 
 /* Host memory for the device's DMA: 0 or nonzero (an error the device
- * reports); at most 64 bytes a call; called from inside step / mmio calls. */
+ * reports); at most 64 bytes a call; called from inside step / mmio calls,
+ * in the cycle the device makes the request (the answer reaches the device
+ * RTL_MFLD_Q_LINK_LAT cycles later). */
 struct rtl_mfld_dma {
 	int (*read)(void *ctx, uint64_t addr, void *dst, size_t n);
 	int (*write)(void *ctx, uint64_t addr, const void *src, size_t n);

@@ -5,6 +5,9 @@
 // one cycle leave the count unchanged.  avail_o: at least one credit.
 // Spending with no credit or returning more than Depth is a protocol error
 // caught by the assertions of the checked build.
+`ifndef CREDIT_COUNTER_SV
+`define CREDIT_COUNTER_SV
+
 module credit_counter #(
   parameter int unsigned Depth = 4,
   localparam int unsigned CountW = $clog2(Depth + 1)
@@ -38,3 +41,4 @@ module credit_counter #(
     else $error("credit_counter: more credits returned than the buffer holds");
 `endif
 endmodule
+`endif  // CREDIT_COUNTER_SV

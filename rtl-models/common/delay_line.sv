@@ -3,6 +3,9 @@
 // Models pipeline registers and link latency: data_i in cycle t appears on
 // data_o in cycle t + Stages.  Registers reset to zero, so a valid bit
 // carried in the data never shows a stale value after reset.
+`ifndef DELAY_LINE_SV
+`define DELAY_LINE_SV
+
 module delay_line #(
   parameter int unsigned Width = 1,
   parameter int unsigned Stages = 1
@@ -29,3 +32,4 @@ module delay_line #(
     assign data_o = stage_q[Stages-1];
   end
 endmodule
+`endif  // DELAY_LINE_SV

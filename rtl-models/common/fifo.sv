@@ -6,6 +6,9 @@
 // the head from cycle t+1.  Pushing into a full FIFO without popping or
 // popping an empty one is a protocol error caught by the assertions of the
 // checked build.  Not a clock-domain crossing FIFO.
+`ifndef FIFO_SV
+`define FIFO_SV
+
 module fifo #(
   parameter int unsigned Width = 8,
   parameter int unsigned Depth = 4,
@@ -68,3 +71,4 @@ module fifo #(
     else $error("fifo: push while full");
 `endif
 endmodule
+`endif  // FIFO_SV

@@ -7,6 +7,9 @@
 // from req_i to gnt_o; the only state is the pointer.  Written as masks and
 // a lowest-set-bit pick (no loop over a moving index) so that it stays small
 // and fast when verilated.
+`ifndef RR_ARBITER_SV
+`define RR_ARBITER_SV
+
 module rr_arbiter #(
   parameter int unsigned N = 4,
   localparam int unsigned IdxW = (N > 1) ? $clog2(N) : 1
@@ -44,3 +47,4 @@ module rr_arbiter #(
     else         ptr_q <= ptr_d;
   end
 endmodule
+`endif  // RR_ARBITER_SV

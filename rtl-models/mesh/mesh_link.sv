@@ -1,6 +1,10 @@
 // mesh_link - the wire between two routers: Stages register stages each way
 // for the flits (downstream) and the credits (upstream), so a link of
 // latency Stages adds 2 * Stages cycles to the credit round trip.
+`ifndef MESH_LINK_SV
+`define MESH_LINK_SV
+`include "rtl-models/common/delay_line.sv"
+
 module mesh_link #(
   parameter int unsigned LinkW = 68,
   parameter int unsigned NumVcs = 2,
@@ -28,3 +32,4 @@ module mesh_link #(
     .data_o (src_credit_o)
   );
 endmodule
+`endif  // MESH_LINK_SV

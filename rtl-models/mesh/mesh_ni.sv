@@ -24,6 +24,12 @@
 // Counters (cnt_o, 32-bit, wrapping): 0 packets injected, 1 flits injected,
 // 2 packets ejected, 3 flits ejected, 4 injection stall cycles (a flit
 // waiting in the queue with no credit or no free VC).
+`ifndef MESH_NI_SV
+`define MESH_NI_SV
+`include "rtl-models/common/fifo.sv"
+`include "rtl-models/common/credit_counter.sv"
+`include "rtl-models/common/rr_arbiter.sv"
+
 module mesh_ni #(
   parameter int unsigned K = 4,
   parameter int unsigned L = 4,
@@ -231,3 +237,4 @@ module mesh_ni #(
     else $error("mesh_ni (%0d,%0d): ejection VC front is not a head flit", x_i, y_i);
 `endif
 endmodule
+`endif  // MESH_NI_SV

@@ -32,6 +32,13 @@
 // flit's data holds {src_y, src_x, dst_y, dst_x, msg_id[15:0], len[15:0]}
 // from bit 0 up (see mesh_ni).  Port order: 0 local, 1 north (y-1),
 // 2 east (x+1), 3 south (y+1), 4 west (x-1).
+`ifndef MESH_ROUTER_SV
+`define MESH_ROUTER_SV
+`include "rtl-models/common/fifo.sv"
+`include "rtl-models/common/credit_counter.sv"
+`include "rtl-models/common/rr_arbiter.sv"
+`include "rtl-models/common/delay_line.sv"
+
 module mesh_router #(
   parameter int unsigned K = 4,
   parameter int unsigned L = 4,
@@ -316,3 +323,4 @@ module mesh_router #(
     $error("mesh_router: FlitW must be a multiple of 32 holding a head flit");
   end
 endmodule
+`endif  // MESH_ROUTER_SV

@@ -14,6 +14,12 @@
 // Zero-load latency, from the cycle a message's header beat is accepted on
 // inj to the cycle its last beat leaves on ej, for h hops and F flits:
 //   3 + (h + 1) * RouterStages + h * LinkStages + (F - 1).
+`ifndef MESH_TOP_SV
+`define MESH_TOP_SV
+`include "rtl-models/mesh/mesh_router.sv"
+`include "rtl-models/mesh/mesh_ni.sv"
+`include "rtl-models/mesh/mesh_link.sv"
+
 module mesh_top #(
   parameter int unsigned K = 4,
   parameter int unsigned L = 4,
@@ -153,3 +159,4 @@ module mesh_top #(
   // A node number past the last node reads zero.
   assign cnt_o = (32'(cnt_node_i) < N) ? cnt_all[cnt_node_i] [cnt_sel_i] : '0;
 endmodule
+`endif  // MESH_TOP_SV

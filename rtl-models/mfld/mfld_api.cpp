@@ -5,7 +5,8 @@
 // drives pins cycle by cycle: inputs change while the clock is low, a cycle
 // is a rising then a falling edge, outputs are read after the falling edge.
 // The device's DMA request of a cycle is served (callbacks) just before that
-// cycle's rising edge, so the device sees the answer in the same cycle;
+// cycle's rising edge, so the device sees the answer in the same cycle (its
+// host-link latency register delays it further inside);
 // DRAM answers and REF commands are sampled after each falling edge.
 // Not here: any Verilator type (the adapters hold them).
 #include "loom/rtl_mfld.h"
@@ -43,6 +44,7 @@ constexpr uint64_t k_unit_timeout = 100000;
 } // namespace
 
 constexpr size_t k_ref_log = 64;
+constexpr size_t k_cmd_log = 256;
 
 struct rtl_mfld {
 	mfld_model *model;
@@ -57,6 +59,10 @@ struct rtl_mfld {
 	// the last REF cycles, a ring
 	uint64_t ref_log[k_ref_log];
 	size_t n_ref_log;
+	// channel 0's last commands, a ring
+	struct rtl_mfld_dram_cmd cmd_log[k_cmd_log];
+	size_t n_cmd_log;
+	struct rtl_mfld_dram_geometry geom; // read from the registers at create
 	struct rtl_mfld_dma dma; // host memory callbacks (none: every DMA fails)
 };
 
@@ -82,11 +88,26 @@ static void serve_dma(rtl_mfld *m)
 	memcpy(p.dma_rsp_rdata, buf, sizeof(buf));
 }
 
-// Outputs of the cycle that begins now (cnt.cycles): DRAM answers and REFs.
+static void log_cmd(rtl_mfld *m, unsigned kind, unsigned bank)
+{
+	m->cmd_log[m->n_cmd_log++ % k_cmd_log] = {m->cnt.cycles, kind, bank};
+}
+
+// Outputs of the cycle that begins now (cnt.cycles): DRAM answers, REFs and
+// channel 0's commands.
 static void sample(rtl_mfld *m)
 {
-	if (m->pins.dram_ref)
+	const mfld_pins &p = m->pins;
+	if (p.dram_ref)
 		m->ref_log[m->n_ref_log++ % k_ref_log] = m->cnt.cycles;
+	if (p.dram_cmd0 & 1)
+		log_cmd(m, RTL_MFLD_CMD_ACT, p.dram_cmd0_rbank);
+	if (p.dram_cmd0 & 2)
+		log_cmd(m, RTL_MFLD_CMD_PRE, p.dram_cmd0_rbank);
+	if (p.dram_cmd0 & 4)
+		log_cmd(m, RTL_MFLD_CMD_REF, p.dram_cmd0_rbank);
+	if (p.dram_cmd0 & 8)
+		log_cmd(m, p.dram_cmd0 & 16 ? RTL_MFLD_CMD_WR : RTL_MFLD_CMD_RD, p.dram_cmd0_cbank);
 	for (int c = 0; c < MFLD_DRAM_CH; c++) {
 		uint16_t tag = m->pins.dram_resp_tag[c];
 		if (!m->pins.dram_resp_valid[c] || !m->ops || (tag & 0x8000))
@@ -135,15 +156,52 @@ static void mmio_write(rtl_mfld *m, uint32_t off, uint32_t v)
 	tick(m);
 }
 
-// the DRAM block's timing registers from m->timing (8 writes, 8 cycles)
+static uint32_t mmio_read(rtl_mfld *m, uint32_t off)
+{
+	m->pins.mmio_addr = (uint16_t)off;
+	m->model->eval(m->pins);
+	return m->pins.mmio_rdata;
+}
+
+// the DRAM blocks' timing registers from m->timing (17 writes, 17 cycles)
 static void drive_timing(rtl_mfld *m)
 {
 	const rtl_mfld_dram_timing &t = m->timing;
 	const uint32_t v[] = {t.t_rcd, t.t_cl, t.t_rp, t.t_ras, t.t_burst, t.t_rfc, t.t_refi,
-			      t.refresh ? 1u : 0u};
-	for (int i = 0; i < 8; i++)
-		mmio_write(m, RTL_MFLD_REG_DRAM + RTL_MFLD_DRAM_T_RCD + 4 * (uint32_t)i, v[i]);
+			      t.refresh != RTL_MFLD_REFRESH_OFF ? 1u : 0u};
+	const uint32_t v2[] = {t.t_rrd, t.t_faw, t.t_wr, t.t_rtp, t.t_wtr, t.t_rtw,
+			       t.refresh == RTL_MFLD_REFRESH_PER_BANK ? 1u : 0u, t.t_rfcpb, t.t_refipb};
+	for (uint32_t i = 0; i < 8; i++)
+		mmio_write(m, RTL_MFLD_REG_DRAM + RTL_MFLD_DRAM_T_RCD + 4 * i, v[i]);
+	for (uint32_t i = 0; i < 9; i++)
+		mmio_write(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_T_RRD + 4 * i, v2[i]);
 }
+
+// m->timing and m->geom from the registers (after reset: the build's values)
+static void read_dram_regs(rtl_mfld *m)
+{
+	rtl_mfld_dram_timing &t = m->timing;
+	unsigned *v[] = {&t.t_rcd, &t.t_cl, &t.t_rp, &t.t_ras, &t.t_burst, &t.t_rfc, &t.t_refi};
+	unsigned *v2[] = {&t.t_rrd, &t.t_faw, &t.t_wr, &t.t_rtp, &t.t_wtr, &t.t_rtw};
+	for (uint32_t i = 0; i < 7; i++)
+		*v[i] = mmio_read(m, RTL_MFLD_REG_DRAM + RTL_MFLD_DRAM_T_RCD + 4 * i);
+	for (uint32_t i = 0; i < 6; i++)
+		*v2[i] = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_T_RRD + 4 * i);
+	bool on = mmio_read(m, RTL_MFLD_REG_DRAM + RTL_MFLD_DRAM_T_RCD + 28);
+	bool pb = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_T_RRD + 24);
+	t.refresh = !on ? RTL_MFLD_REFRESH_OFF : pb ? RTL_MFLD_REFRESH_PER_BANK
+						    : RTL_MFLD_REFRESH_ALL_BANK;
+	t.t_rfcpb = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_T_RRD + 28);
+	t.t_refipb = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_T_RRD + 32);
+	uint32_t g = mmio_read(m, RTL_MFLD_REG_DRAM + RTL_MFLD_DRAM_GEOMETRY);
+	m->geom.channels = g & 0xff;
+	m->geom.banks = (g >> 8) & 0xff;
+	m->geom.bytes = (uint64_t)1 << ((g >> 16) & 0xff);
+	m->geom.row_bytes = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_ROW_BYTES);
+	m->geom.rows = mmio_read(m, RTL_MFLD_REG_DRAM2 + RTL_MFLD_DRAM2_ROW_BYTES + 4);
+}
+
+static void reset_pins(rtl_mfld *m);
 
 static void idle_inputs(rtl_mfld *m)
 {
@@ -179,7 +237,6 @@ extern "C" struct rtl_mfld *rtl_mfld_create(const struct rtl_mfld_params *params
 		return nullptr;
 	}
 	m->model = e->make();
-	m->timing = RTL_MFLD_DRAM_TIMING_DEFAULT;
 	if (p->trace_path) {
 		if (m->model->trace_open(p->trace_path)) {
 			loom_err_set(EIO, "rtl_mfld: cannot open trace file %s", p->trace_path);
@@ -189,6 +246,8 @@ extern "C" struct rtl_mfld *rtl_mfld_create(const struct rtl_mfld_params *params
 		}
 		m->tracing = true;
 	}
+	reset_pins(m);
+	read_dram_regs(m); /* the build's reset values */
 	rtl_mfld_reset(m);
 	return m;
 }
@@ -201,10 +260,9 @@ extern "C" void rtl_mfld_destroy(struct rtl_mfld *m)
 	delete m;
 }
 
-extern "C" int rtl_mfld_reset(struct rtl_mfld *m)
+// reset held for 4 cycles; counters and logs cleared, cycles go on
+static void reset_pins(rtl_mfld *m)
 {
-	if (!m)
-		return loom_err_set(EINVAL, "rtl_mfld_reset: NULL model");
 	uint64_t cycles = m->cnt.cycles;
 	idle_inputs(m);
 	m->pins.rst_n = 0;
@@ -216,7 +274,15 @@ extern "C" int rtl_mfld_reset(struct rtl_mfld *m)
 	m->cnt = {};
 	m->cnt.cycles = cycles + 5;
 	m->n_ref_log = 0;
-	drive_timing(m); /* the registers came back at their defaults */
+	m->n_cmd_log = 0;
+}
+
+extern "C" int rtl_mfld_reset(struct rtl_mfld *m)
+{
+	if (!m)
+		return loom_err_set(EINVAL, "rtl_mfld_reset: NULL model");
+	reset_pins(m);
+	drive_timing(m); /* the registers came back at their reset values */
 	return 0;
 }
 
@@ -249,6 +315,9 @@ static int check_unit(int op, int k, int len, int nbits, size_t in_bytes,
 	if (op == RTL_MFLD_ENG_COMBINE && (k < 1 || k > RTL_MFLD_MAX_K))
 		return loom_err_set(EINVAL, "rtl_mfld_engine_run: k=%d must be in 1..%d", k,
 				    RTL_MFLD_MAX_K);
+	if (op == RTL_MFLD_ENG_QUANT && k != RTL_MFLD_QUANT_F32 && k != RTL_MFLD_QUANT_POW2)
+		return loom_err_set(EINVAL, "rtl_mfld_engine_run: QUANT scale mode k=%d must be %d "
+				    "(FP32) or %d (POW2)", k, RTL_MFLD_QUANT_F32, RTL_MFLD_QUANT_POW2);
 	if ((op == RTL_MFLD_ENG_LOGFMT_ENC || op == RTL_MFLD_ENG_LOGFMT_DEC) &&
 	    (nbits < 8 || nbits > 10))
 		return loom_err_set(EINVAL, "rtl_mfld_engine_run: nbits=%d must be in 8..10", nbits);
@@ -341,7 +410,7 @@ extern "C" int rtl_mfld_engine_run(struct rtl_mfld *m, enum rtl_mfld_engine op_i
 	if (m->pins.dev_busy)
 		return loom_err_set(EBUSY, "rtl_mfld_engine_run: the device is serving a descriptor");
 	load_input(m, (const uint8_t *)in, in_bytes);
-	m->pins.k = (uint8_t)(op == RTL_MFLD_ENG_COMBINE ? k : 1);
+	m->pins.k = (uint8_t)(op == RTL_MFLD_ENG_COMBINE || op == RTL_MFLD_ENG_QUANT ? k : 0);
 	m->pins.len = (uint8_t)(len & 0xff); /* 128 fits in 8 bits */
 	m->pins.nbits = (uint8_t)nbits;
 	return run_unit(m, op, (uint8_t *)out, out_bytes, cycles);
@@ -389,6 +458,19 @@ extern "C" int rtl_mfld_dram_set_timing(struct rtl_mfld *m, const struct rtl_mfl
 	if (t->t_rfc < 1 || t->t_rfc > 4095 || t->t_refi > 65535 || t->t_refi <= t->t_rfc)
 		return loom_err_set(EINVAL, "rtl_mfld_dram_set_timing: tRFC=%u must be in 1..4095 "
 				    "and below tREFI=%u (at most 65535)", t->t_rfc, t->t_refi);
+	const unsigned more[] = {t->t_rrd, t->t_faw, t->t_wr, t->t_rtp, t->t_wtr, t->t_rtw};
+	for (unsigned v : more)
+		if (v < 1 || v > 255)
+			return loom_err_set(EINVAL, "rtl_mfld_dram_set_timing: tRRD, tFAW, tWR, tRTP, "
+					    "tWTR and tRTW must be in 1..255 cycles (got %u)", v);
+	if (t->t_rfcpb < 1 || t->t_rfcpb > 4095 || t->t_refipb > 65535 ||
+	    t->t_refipb <= t->t_rfcpb)
+		return loom_err_set(EINVAL, "rtl_mfld_dram_set_timing: tRFCpb=%u must be in 1..4095 "
+				    "and below tREFIpb=%u (at most 65535)", t->t_rfcpb, t->t_refipb);
+	int rf;
+	memcpy(&rf, &t->refresh, sizeof(rf));
+	if (rf < RTL_MFLD_REFRESH_OFF || rf > RTL_MFLD_REFRESH_PER_BANK)
+		return loom_err_set(EINVAL, "rtl_mfld_dram_set_timing: unknown refresh mode %d", rf);
 	m->timing = *t;
 	drive_timing(m);
 	return 0;
@@ -410,11 +492,11 @@ extern "C" int rtl_mfld_dram_run(struct rtl_mfld *m, struct rtl_mfld_dram_op *op
 	if (!m || (n && !ops))
 		return loom_err_set(EINVAL, "rtl_mfld_dram_run: NULL pointer");
 	for (size_t i = 0; i < n; i++)
-		if (ops[i].addr % RTL_MFLD_DRAM_BURST_BYTES || ops[i].addr >= RTL_MFLD_DRAM_BYTES)
+		if (ops[i].addr % RTL_MFLD_DRAM_BURST_BYTES || ops[i].addr >= m->geom.bytes)
 			return loom_err_set(EINVAL, "rtl_mfld_dram_run: op %zu: address 0x%llx is not "
 					    "a 32-byte burst below %llu", i,
 					    (unsigned long long)ops[i].addr,
-					    (unsigned long long)RTL_MFLD_DRAM_BYTES);
+					    (unsigned long long)m->geom.bytes);
 	if (m->pins.dev_busy)
 		return loom_err_set(EBUSY, "rtl_mfld_dram_run: the device is serving a descriptor");
 	bool *done = new (std::nothrow) bool[n ? n : 1]();
@@ -466,6 +548,27 @@ extern "C" size_t rtl_mfld_dram_refresh_log(const struct rtl_mfld *m, uint64_t *
 	for (size_t i = 0; i < max; i++)
 		cycles[i] = m->ref_log[(m->n_ref_log - max + i) % k_ref_log];
 	return max;
+}
+
+extern "C" size_t rtl_mfld_dram_cmd_log(const struct rtl_mfld *m, struct rtl_mfld_dram_cmd *cmds,
+				       size_t max)
+{
+	if (!m || !cmds)
+		return 0;
+	size_t have = m->n_cmd_log < k_cmd_log ? m->n_cmd_log : k_cmd_log;
+	if (max > have)
+		max = have;
+	for (size_t i = 0; i < max; i++)
+		cmds[i] = m->cmd_log[(m->n_cmd_log - max + i) % k_cmd_log];
+	return max;
+}
+
+extern "C" int rtl_mfld_dram_geometry(const struct rtl_mfld *m, struct rtl_mfld_dram_geometry *g)
+{
+	if (!m || !g)
+		return loom_err_set(EINVAL, "rtl_mfld_dram_geometry: NULL pointer");
+	*g = m->geom;
+	return 0;
 }
 
 /* ---- device: MMIO, DMA, interrupt -------------------------------------- */

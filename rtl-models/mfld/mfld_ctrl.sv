@@ -9,14 +9,21 @@
 //         doorbell (write: descriptors posted, free-running; read: last
 //         accepted), +0x20 head (consumed), +0x24 completions written,
 //         +0x28 irq status (write 1 to clear: bit 0 completion, bit 1
-//         error completion), +0x2c irq enable, +0x30 control (bit 0 run)
+//         error completion), +0x2c irq enable, +0x30 control (bit 0 run),
+//         +0x34 host-link latency (cycles added to each DMA access, 0..4095)
 //   0x080 dram    (type 3): +0x08 geometry {log2 bytes, banks, channels},
 //         +0x0c tRCD, +0x10 tCL, +0x14 tRP, +0x18 tRAS, +0x1c tBurst,
 //         +0x20 tRFC, +0x24 tREFI, +0x28 refresh on, +0x2c..0x38 ACT, PRE,
 //         CAS, REF commands
 //   0x0c0 engines (type 4): +0x08 opcodes, +0x0c input / +0x10 output
 //         buffer bytes, +0x14 descriptors done, +0x18 error completions
-// Descriptor (64 bytes, little-endian words): w0 = {flags, nbits, k, op},
+//   0x100 dram2   (type 5): +0x08 tRRD, +0x0c tFAW, +0x10 tWR, +0x14 tRTP,
+//         +0x18 tWTR, +0x1c tRTW, +0x20 refresh mode (0 all-bank, 1
+//         per-bank), +0x24 tRFCpb, +0x28 tREFIpb, +0x2c row bytes, +0x30
+//         rows per bank
+// The timing registers reset to the build's values (mfld_top parameters).
+// Descriptor (64 bytes, little-endian words): w0 = {flags, nbits, k, op}
+// (k: COMBINE rows, QUANT scale mode 0 FP32 / 1 POW2),
 // w1 = {row words[24:16], rows[15:8], len[7:0]}, w2 src DRAM byte address,
 // w3 input bytes, w4 dst address, w5 output bytes, w6..7 user tag.  The
 // input image (the engine's input buffer layout) is read from DRAM into the
@@ -26,16 +33,41 @@
 // (the doorbell value for an overrun), w4..5 cycles from fetch to record.
 // A doorbell that posts more than the ring holds (or moves backwards) is
 // ignored and answered by an overrun completion.  Host memory is reached by
-// one-beat DMA (up to 64 bytes) answered in the cycle it is asked for (no
-// link latency is modelled); a failed completion write is dropped.  One
+// one-beat DMA (up to 64 bytes) answered by the host in the cycle it is
+// asked for and seen by the device the host-link latency later (register
+// +0x34, reset to DmaLatency); a failed completion write is dropped.  One
 // descriptor at a time: fetch, check, load, run, store, complete.  Not
 // here: chaining several units in one descriptor, MSI-style interrupts.
+`ifndef MFLD_CTRL_SV
+`define MFLD_CTRL_SV
+`include "rtl-models/mfld/mfld_pkg.sv"
+
 module mfld_ctrl import mfld_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
   parameter int unsigned DramCh = 2,
   parameter int unsigned DramBanks = 16,
+  parameter int unsigned DramRowBursts = 32,
+  parameter int unsigned DramRows = 32,
   parameter int unsigned DramAw = 15,  // burst address bits
+  // reset values of the DRAM timing registers (mfld_top)
+  parameter int unsigned TRcd = 26,
+  parameter int unsigned TCl = 26,
+  parameter int unsigned TRp = 26,
+  parameter int unsigned TRas = 53,
+  parameter int unsigned TBurst = 2,
+  parameter int unsigned TRfc = 560,
+  parameter int unsigned TRefi = 6240,
+  parameter int unsigned TRrd = 4,
+  parameter int unsigned TFaw = 24,
+  parameter int unsigned TWr = 13,
+  parameter int unsigned TRtp = 4,
+  parameter int unsigned TWtr = 5,
+  parameter int unsigned TRtw = 5,
+  parameter int unsigned TRfcPb = 256,
+  parameter int unsigned TRefiPb = 390,
+  parameter bit          RefPerBank = 1'b0,
+  parameter int unsigned DmaLatency = 0,   // host-link cycles added to each DMA access
   localparam int unsigned IbAw = $clog2(IbBytes),
   localparam int unsigned ObAw = $clog2(ObBytes)
 ) (
@@ -65,6 +97,15 @@ module mfld_ctrl import mfld_pkg::*; #(
   output logic [11:0]               t_rfc_o,
   output logic [15:0]               t_refi_o,
   output logic                      ref_en_o,
+  output logic [7:0]                t_rrd_o,
+  output logic [7:0]                t_faw_o,
+  output logic [7:0]                t_wr_o,
+  output logic [7:0]                t_rtp_o,
+  output logic [7:0]                t_wtr_o,
+  output logic [7:0]                t_rtw_o,
+  output logic                      ref_pb_o,
+  output logic [11:0]               t_rfcpb_o,
+  output logic [15:0]               t_refipb_o,
   input  logic [3:0][31:0]          dram_n_i,  // ACT, PRE, CAS, REF
   // DRAM port of the data mover (tags with bit 15 set are its own)
   output logic                      busy_o,
@@ -88,9 +129,9 @@ module mfld_ctrl import mfld_pkg::*; #(
   output logic [7:0]                eng_nrows_o,
   input  logic                      eng_done_i,
   input  logic                      eng_err_i,
-  output logic [1:0]                ibw_we_o,
-  output logic [1:0][IbAw-6:0]      ibw_addr_o,
-  output logic [1:0][255:0]         ibw_data_o,
+  output logic [DramCh-1:0]         ibw_we_o,      // one input-buffer write per channel
+  output logic [DramCh-1:0][IbAw-6:0] ibw_addr_o,
+  output logic [DramCh-1:0][255:0]  ibw_data_o,
   output logic [ObAw-6:0]           obw_addr_o,
   input  logic [255:0]              obw_rdata_i
 );
@@ -122,6 +163,12 @@ module mfld_ctrl import mfld_pkg::*; #(
   logic [11:0]  t_rfc_q;
   logic [15:0]  t_refi_q;
   logic         ref_en_q;
+  // the second DRAM block: timings of the array and the bus, refresh mode
+  logic [7:0]   t_x_q [6];    // tRRD, tFAW, tWR, tRTP, tWTR, tRTW
+  logic [7:0]   t_x_d [6];
+  logic         ref_pb_q, ref_pb_d;
+  logic [11:0]  t_rfcpb_q, t_rfcpb_d;
+  logic [15:0]  t_refipb_q, t_refipb_d;
   logic         ovr_q;
   logic [31:0]  ovr_val_q;
   // ---- the descriptor in flight ----
@@ -157,7 +204,7 @@ module mfld_ctrl import mfld_pkg::*; #(
   logic [7:0] check;
   always_comb begin
     check = CompOk;
-    if (d_op > 8'd6) begin
+    if (!eng_op_known(d_op)) begin
       check = CompBadOp;
     end else if (d_in == '0 || d_out == '0 || d_in[4:0] != '0 || d_out[4:0] != '0 ||
                  d_in > 32'(IbBytes) || d_out > 32'(ObBytes)) begin
@@ -167,6 +214,7 @@ module mfld_ctrl import mfld_pkg::*; #(
       check = CompBadAddr;
     end else if (d_len == '0 || d_len > 8'd128 ||
                  (d_op == 8'(EngCombine) && (d_k == '0 || d_k > 8'd16)) ||
+                 (d_op == 8'(EngQuant) && d_k > 8'd1) ||
                  ((d_op == 8'(EngLfEnc) || d_op == 8'(EngLfDec)) &&
                   (d_nbits < 8'd8 || d_nbits > 8'd10)) ||
                  ((d_op == 8'(EngGather) || d_op == 8'(EngScatter)) &&
@@ -178,7 +226,53 @@ module mfld_ctrl import mfld_pkg::*; #(
   // ---- DMA ----
   logic [511:0] comp_rec;
   assign comp_rec = {256'd0, 96'd0, cyc_q, idx_q, 24'd0, status_q, w[7], w[6]};
-  assign dma_req_valid_o = st_q == StFetch || st_q == StComp;
+  // The host link: the host answers a request in the cycle it is made (the
+  // read data or the write acknowledgement); the answer reaches the FSM
+  // dma_lat_q cycles later (0: at once), the request staying off the link
+  // meanwhile.  Every DMA access (descriptor fetch, completion write) so
+  // costs dma_lat_q cycles more.
+  logic [11:0]  dma_lat_q, dma_lat_d, dma_cnt_q, dma_cnt_d;
+  logic         dma_out_q, dma_out_d;  // an answer on its way back
+  logic [511:0] dma_data_q, dma_data_d;
+  logic         dma_err_q, dma_err_d;
+  logic         rsp_valid, rsp_err;
+  logic [511:0] rsp_rdata;
+  always_comb begin
+    dma_out_d = dma_out_q;
+    dma_cnt_d = (dma_cnt_q == '0) ? '0 : dma_cnt_q - 12'd1;
+    dma_data_d = dma_data_q;
+    dma_err_d = dma_err_q;
+    rsp_valid = 1'b0;
+    rsp_err = dma_rsp_err_i;
+    rsp_rdata = dma_rsp_rdata_i;
+    if (dma_out_q) begin
+      rsp_valid = dma_cnt_q == '0;
+      rsp_err = dma_err_q;
+      rsp_rdata = dma_data_q;
+      if (rsp_valid) dma_out_d = 1'b0;
+    end else if (dma_rsp_valid_i && dma_lat_q == '0) begin
+      rsp_valid = 1'b1;
+    end else if (dma_rsp_valid_i) begin
+      dma_out_d = 1'b1;
+      dma_cnt_d = dma_lat_q - 12'd1;
+      dma_data_d = dma_rsp_rdata_i;
+      dma_err_d = dma_rsp_err_i;
+    end
+  end
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      dma_out_q <= 1'b0;
+      dma_cnt_q <= '0;
+      dma_err_q <= 1'b0;
+    end else begin
+      dma_out_q <= dma_out_d;
+      dma_cnt_q <= dma_cnt_d;
+      dma_err_q <= dma_err_d;
+    end
+  end
+  always_ff @(posedge clk_i) dma_data_q <= dma_data_d;  // guarded by dma_out_q
+
+  assign dma_req_valid_o = (st_q == StFetch || st_q == StComp) && !dma_out_q;
   assign dma_req_we_o = st_q == StComp;
   assign dma_req_addr_o = (st_q == StComp)
       ? comp_base_q + 64'({ncomp_q & ((32'd1 << ring_log2_q) - 32'd1), 5'd0})
@@ -206,16 +300,10 @@ module mfld_ctrl import mfld_pkg::*; #(
       if (mine[c]) got = got + 9'd1;
     end
   end
-  for (genvar c = 0; c < 2; c++) begin : g_ibw
-    if (c < DramCh) begin : g_on
-      assign ibw_we_o[c] = st_q == StLoad && mine[c];
-      assign ibw_addr_o[c] = (IbAw-5)'(dram_resp_tag_i[c][8:0]);
-      assign ibw_data_o[c] = dram_resp_rdata_i[c];
-    end else begin : g_off
-      assign ibw_we_o[c] = 1'b0;
-      assign ibw_addr_o[c] = '0;
-      assign ibw_data_o[c] = '0;
-    end
+  for (genvar c = 0; c < DramCh; c++) begin : g_ibw
+    assign ibw_we_o[c] = st_q == StLoad && mine[c];
+    assign ibw_addr_o[c] = (IbAw-5)'(dram_resp_tag_i[c][8:0]);
+    assign ibw_data_o[c] = dram_resp_rdata_i[c];
   end
   logic unused_resp;
   assign unused_resp = ^dram_resp_we_i;
@@ -242,9 +330,9 @@ module mfld_ctrl import mfld_pkg::*; #(
           status_d = CompOk;
         end
       end
-      StFetch: if (dma_rsp_valid_i) begin
-        st_d = dma_rsp_err_i ? StComp : StCheck;
-        status_d = dma_rsp_err_i ? CompDmaErr : CompOk;
+      StFetch: if (rsp_valid) begin
+        st_d = rsp_err ? StComp : StCheck;
+        status_d = rsp_err ? CompDmaErr : CompOk;
       end
       StCheck: begin
         status_d = check;
@@ -256,7 +344,7 @@ module mfld_ctrl import mfld_pkg::*; #(
         status_d = eng_err_i ? CompEngine : CompOk;
       end
       StStore: if (n_got_q + got == nb_out) st_d = StComp;
-      StComp: if (dma_rsp_valid_i) st_d = StIdle;
+      StComp: if (rsp_valid) st_d = StIdle;
       default: st_d = StIdle;
     endcase
   end
@@ -269,7 +357,7 @@ module mfld_ctrl import mfld_pkg::*; #(
   logic         started_d;
   always_comb begin
     desc_d = desc_q;
-    if (st_q == StFetch && dma_rsp_valid_i) desc_d = dma_rsp_err_i ? '0 : dma_rsp_rdata_i;
+    if (st_q == StFetch && rsp_valid) desc_d = rsp_err ? '0 : rsp_rdata;
     cyc_d = (st_q == StIdle) ? 32'd1 : cyc_q + 32'd1;
     idx_d = (st_q == StIdle) ? (ovr_q ? ovr_val_q : head_q) : idx_q;
     n_issue_d = n_issue_q + 9'((ask && dram_req_ready_i) ? 1 : 0);
@@ -307,7 +395,7 @@ module mfld_ctrl import mfld_pkg::*; #(
   logic [31:0] posted;
   assign posted = mmio_wdata_i - head_q;
   logic comp_done;
-  assign comp_done = st_q == StComp && dma_rsp_valid_i;
+  assign comp_done = st_q == StComp && rsp_valid;
 
   logic [63:0] ring_d;
   logic [63:0] comp_base_d;
@@ -352,6 +440,11 @@ module mfld_ctrl import mfld_pkg::*; #(
     t_rfc_d = t_rfc_q;
     t_refi_d = t_refi_q;
     ref_en_d = ref_en_q;
+    dma_lat_d = dma_lat_q;
+    for (int i = 0; i < 6; i++) t_x_d[i] = t_x_q[i];
+    ref_pb_d = ref_pb_q;
+    t_rfcpb_d = t_rfcpb_q;
+    t_refipb_d = t_refipb_q;
     if (comp_done) begin
       ncomp_d = ncomp_q + 32'd1;
       irq_st_d = irq_st_q | {status_q != CompOk, 1'b1};
@@ -378,6 +471,7 @@ module mfld_ctrl import mfld_pkg::*; #(
         12'h068: irq_st_d = irq_st_d & ~mmio_wdata_i[1:0];
         12'h06c: irq_en_d = mmio_wdata_i[1:0];
         12'h070: run_d = mmio_wdata_i[0];
+        12'h074: dma_lat_d = mmio_wdata_i[11:0];
         12'h08c: t_rcd_d = mmio_wdata_i[7:0];
         12'h090: t_cl_d = mmio_wdata_i[7:0];
         12'h094: t_rp_d = mmio_wdata_i[7:0];
@@ -386,6 +480,15 @@ module mfld_ctrl import mfld_pkg::*; #(
         12'h0a0: t_rfc_d = mmio_wdata_i[11:0];
         12'h0a4: t_refi_d = mmio_wdata_i[15:0];
         12'h0a8: ref_en_d = mmio_wdata_i[0];
+        12'h108: t_x_d[0] = mmio_wdata_i[7:0];
+        12'h10c: t_x_d[1] = mmio_wdata_i[7:0];
+        12'h110: t_x_d[2] = mmio_wdata_i[7:0];
+        12'h114: t_x_d[3] = mmio_wdata_i[7:0];
+        12'h118: t_x_d[4] = mmio_wdata_i[7:0];
+        12'h11c: t_x_d[5] = mmio_wdata_i[7:0];
+        12'h120: ref_pb_d = mmio_wdata_i[0];
+        12'h124: t_rfcpb_d = mmio_wdata_i[11:0];
+        12'h128: t_refipb_d = mmio_wdata_i[15:0];
         default: ;
       endcase
     end
@@ -406,14 +509,24 @@ module mfld_ctrl import mfld_pkg::*; #(
       run_q <= 1'b0;
       ovr_q <= 1'b0;
       ovr_val_q <= '0;
-      t_rcd_q <= 8'd26;
-      t_cl_q <= 8'd26;
-      t_rp_q <= 8'd26;
-      t_ras_q <= 8'd53;
-      t_burst_q <= 8'd2;
-      t_rfc_q <= 12'd560;
-      t_refi_q <= 16'd6240;
+      t_rcd_q <= 8'(TRcd);
+      t_cl_q <= 8'(TCl);
+      t_rp_q <= 8'(TRp);
+      t_ras_q <= 8'(TRas);
+      t_burst_q <= 8'(TBurst);
+      t_rfc_q <= 12'(TRfc);
+      t_refi_q <= 16'(TRefi);
       ref_en_q <= 1'b1;
+      dma_lat_q <= 12'(DmaLatency);
+      t_x_q[0] <= 8'(TRrd);
+      t_x_q[1] <= 8'(TFaw);
+      t_x_q[2] <= 8'(TWr);
+      t_x_q[3] <= 8'(TRtp);
+      t_x_q[4] <= 8'(TWtr);
+      t_x_q[5] <= 8'(TRtw);
+      ref_pb_q <= RefPerBank;
+      t_rfcpb_q <= 12'(TRfcPb);
+      t_refipb_q <= 16'(TRefiPb);
     end else begin
       ring_q <= ring_d;
       comp_base_q <= comp_base_d;
@@ -436,6 +549,11 @@ module mfld_ctrl import mfld_pkg::*; #(
       t_rfc_q <= t_rfc_d;
       t_refi_q <= t_refi_d;
       ref_en_q <= ref_en_d;
+      dma_lat_q <= dma_lat_d;
+      for (int i = 0; i < 6; i++) t_x_q[i] <= t_x_d[i];
+      ref_pb_q <= ref_pb_d;
+      t_rfcpb_q <= t_rfcpb_d;
+      t_refipb_q <= t_refipb_d;
     end
   end
 
@@ -448,6 +566,15 @@ module mfld_ctrl import mfld_pkg::*; #(
   assign t_rfc_o = t_rfc_q;
   assign t_refi_o = t_refi_q;
   assign ref_en_o = ref_en_q;
+  assign t_rrd_o = t_x_q[0];
+  assign t_faw_o = t_x_q[1];
+  assign t_wr_o = t_x_q[2];
+  assign t_rtp_o = t_x_q[3];
+  assign t_wtr_o = t_x_q[4];
+  assign t_rtw_o = t_x_q[5];
+  assign ref_pb_o = ref_pb_q;
+  assign t_rfcpb_o = t_rfcpb_q;
+  assign t_refipb_o = t_refipb_q;
 
   // ---- register reads ----
   always_comb begin
@@ -469,6 +596,7 @@ module mfld_ctrl import mfld_pkg::*; #(
       12'h068: mmio_rdata_o = 32'(irq_st_q);
       12'h06c: mmio_rdata_o = 32'(irq_en_q);
       12'h070: mmio_rdata_o = 32'(run_q);
+      12'h074: mmio_rdata_o = 32'(dma_lat_q);
       12'h080: mmio_rdata_o = {16'd3, 16'd1};
       12'h084: mmio_rdata_o = 32'h0c0;
       12'h088: mmio_rdata_o = {8'd0, 8'(DramAw + 5), 8'(DramBanks), 8'(DramCh)};
@@ -485,13 +613,27 @@ module mfld_ctrl import mfld_pkg::*; #(
       12'h0b4: mmio_rdata_o = dram_n_i[2];
       12'h0b8: mmio_rdata_o = dram_n_i[3];
       12'h0c0: mmio_rdata_o = {16'd4, 16'd1};
-      12'h0c4: mmio_rdata_o = 32'h0;
+      12'h0c4: mmio_rdata_o = 32'h100;
       12'h0c8: mmio_rdata_o = OpMask;
       12'h0cc: mmio_rdata_o = 32'(IbBytes);
       12'h0d0: mmio_rdata_o = 32'(ObBytes);
       12'h0d4: mmio_rdata_o = ndone_q;
       12'h0d8: mmio_rdata_o = nerr_q;
+      12'h100: mmio_rdata_o = {16'd5, 16'd1};
+      12'h104: mmio_rdata_o = 32'h0;
+      12'h108: mmio_rdata_o = 32'(t_x_q[0]);
+      12'h10c: mmio_rdata_o = 32'(t_x_q[1]);
+      12'h110: mmio_rdata_o = 32'(t_x_q[2]);
+      12'h114: mmio_rdata_o = 32'(t_x_q[3]);
+      12'h118: mmio_rdata_o = 32'(t_x_q[4]);
+      12'h11c: mmio_rdata_o = 32'(t_x_q[5]);
+      12'h120: mmio_rdata_o = 32'(ref_pb_q);
+      12'h124: mmio_rdata_o = 32'(t_rfcpb_q);
+      12'h128: mmio_rdata_o = 32'(t_refipb_q);
+      12'h12c: mmio_rdata_o = 32'(DramRowBursts * 32);
+      12'h130: mmio_rdata_o = 32'(DramRows);
       default: mmio_rdata_o = '0;
     endcase
   end
 endmodule
+`endif  // MFLD_CTRL_SV

@@ -8,6 +8,10 @@
 // included.  One multiply-add per cycle (K cycles per element).
 // Input buffer: w (K) FP32 at byte 0, row i (Len) BF16 at byte 64 + 256 i.
 // Output buffer: (Len) BF16 at byte 0.  Not here: fetching rows from DRAM.
+`ifndef MFLD_ENG_COMBINE_SV
+`define MFLD_ENG_COMBINE_SV
+`include "rtl-models/mfld/mfld_fp_pkg.sv"
+
 module mfld_eng_combine import mfld_fp_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -87,3 +91,4 @@ module mfld_eng_combine import mfld_fp_pkg::*; #(
     end
   end
 endmodule
+`endif  // MFLD_ENG_COMBINE_SV

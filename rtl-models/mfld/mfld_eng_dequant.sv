@@ -4,6 +4,10 @@
 // NaN result is the quiet NaN 0x7fc00000 (the C code propagates a payload).
 // One element per cycle.  Input buffer: (Len) E4M3 at byte 0, s at byte 256.
 // Output: (Len) FP32 at byte 0.
+`ifndef MFLD_ENG_DEQUANT_SV
+`define MFLD_ENG_DEQUANT_SV
+`include "rtl-models/mfld/mfld_fp_pkg.sv"
+
 module mfld_eng_dequant import mfld_fp_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -62,3 +66,4 @@ module mfld_eng_dequant import mfld_fp_pkg::*; #(
     end
   end
 endmodule
+`endif  // MFLD_ENG_DEQUANT_SV

@@ -7,6 +7,10 @@
 // rejected (err_o, nothing written), as logfmt_tile_decode does.
 // One element per cycle after a header cycle.
 // Input buffer: the tile (8 + 16 n bytes) at byte 0.  Output: (Len) FP32.
+`ifndef MFLD_ENG_LFDEC_SV
+`define MFLD_ENG_LFDEC_SV
+`include "rtl-models/mfld/mfld_fp_pkg.sv"
+
 module mfld_eng_lfdec import mfld_fp_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -113,3 +117,4 @@ module mfld_eng_lfdec import mfld_fp_pkg::*; #(
     end
   end
 endmodule
+`endif  // MFLD_ENG_LFDEC_SV

@@ -12,6 +12,11 @@
 // nothing meaningful written (logfmt_encode returns -EINVAL).
 // Cycles per tile: Len (scan) + 2 x 55 (logs) + TOP (codebook) + 128 + ~4.
 // Input buffer: (Len) FP32 at byte 0.  Output: the tile (8 + 16 n bytes).
+`ifndef MFLD_ENG_LFENC_SV
+`define MFLD_ENG_LFENC_SV
+`include "rtl-models/mfld/mfld_fp_pkg.sv"
+`include "rtl-models/mfld/mfld_log2.sv"
+
 module mfld_eng_lfenc import mfld_fp_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -264,3 +269,4 @@ module mfld_eng_lfenc import mfld_fp_pkg::*; #(
     end
   end
 endmodule
+`endif  // MFLD_ENG_LFENC_SV

@@ -12,6 +12,9 @@
 // Input buffer: idx (Len) int32 at byte 0, rows from byte 512.  Output
 // buffer: rows from byte 0.  One word per cycle, plus one cycle per index
 // read.  Not here: moving rows to and from DRAM (the data mover).
+`ifndef MFLD_ENG_PERM_SV
+`define MFLD_ENG_PERM_SV
+
 module mfld_eng_perm #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -147,3 +150,4 @@ module mfld_eng_perm #(
     end
   end
 endmodule
+`endif  // MFLD_ENG_PERM_SV

@@ -6,12 +6,23 @@
 // buffer layouts of each op are in the engine's file.  A port of 32-bit
 // words (byte enables, any byte address) fills IB and drains OB for the
 // engine tests (the C API drives it); the data mover uses a burst port
-// (two 32-byte IB writes and one 32-byte OB read per cycle).
+// (NumWr 32-byte IB writes and one 32-byte OB read per cycle).
 // GATHER and SCATTER share one engine (mfld_eng_perm).  Not here: DRAM,
 // descriptors.
+`ifndef MFLD_ENGINES_SV
+`define MFLD_ENGINES_SV
+`include "rtl-models/mfld/mfld_pkg.sv"
+`include "rtl-models/mfld/mfld_eng_combine.sv"
+`include "rtl-models/mfld/mfld_eng_quant.sv"
+`include "rtl-models/mfld/mfld_eng_dequant.sv"
+`include "rtl-models/mfld/mfld_eng_lfenc.sv"
+`include "rtl-models/mfld/mfld_eng_lfdec.sv"
+`include "rtl-models/mfld/mfld_eng_perm.sv"
+
 module mfld_engines import mfld_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
+  parameter int unsigned NumWr = 2,   // burst write ports (one per DRAM channel)
   localparam int unsigned IbAw = $clog2(IbBytes),
   localparam int unsigned ObAw = $clog2(ObBytes)
 ) (
@@ -24,16 +35,16 @@ module mfld_engines import mfld_pkg::*; #(
   input  logic [3:0]      ib_be_i,
   input  logic [ObAw-1:0] ob_addr_i,
   output logic [31:0]     ob_rdata_o,
-  // burst port of the data mover: two 32-byte writes a cycle, one read
-  input  logic [1:0]                 ibw_we_i,
-  input  logic [1:0][IbAw-6:0]       ibw_addr_i,   // burst index
-  input  logic [1:0][255:0]          ibw_data_i,
+  // burst port of the data mover: NumWr 32-byte writes a cycle, one read
+  input  logic [NumWr-1:0]           ibw_we_i,
+  input  logic [NumWr-1:0][IbAw-6:0] ibw_addr_i,   // burst index
+  input  logic [NumWr-1:0][255:0]    ibw_data_i,
   input  logic [ObAw-6:0]            obw_addr_i,   // burst index
   output logic [255:0]               obw_rdata_o,
   // command
   input  logic            start_i,
   input  logic [2:0]      op_i,     // eng_op_e
-  input  logic [4:0]      k_i,      // COMBINE rows, 1..16
+  input  logic [4:0]      k_i,      // COMBINE rows, 1..16; QUANT scale mode (1: POW2)
   input  logic [7:0]      len_i,    // elements, 1..128
   input  logic [3:0]      nbits_i,  // LOGFMT n, 8..10
   input  logic [8:0]      row_words_i, // GATHER/SCATTER row, 32-bit words, 1..256
@@ -83,7 +94,7 @@ module mfld_engines import mfld_pkg::*; #(
     .wr_data_o(wr_data[EngCombine]), .wr_be_o(wr_be[EngCombine])
   );
   mfld_eng_quant #(.IbBytes(IbBytes), .ObBytes(ObBytes)) u_quant (
-    .clk_i, .rst_ni, .start_i(start[EngQuant]), .len_i,
+    .clk_i, .rst_ni, .start_i(start[EngQuant]), .len_i, .pow2_i(k_i == 5'd1),
     .busy_o(busy[EngQuant]), .done_o(done[EngQuant]),
     .rd0_addr_o(rd0_addr[EngQuant]), .rd0_data_i(rd0_data),
     .wr_en_o(wr_en[EngQuant]), .wr_addr_o(wr_addr[EngQuant]),
@@ -129,7 +140,7 @@ module mfld_engines import mfld_pkg::*; #(
                  (done[EngGather] && err_perm);
 
   always_ff @(posedge clk_i) begin
-    for (int p = 0; p < 2; p++) begin
+    for (int p = 0; p < NumWr; p++) begin
       if (ibw_we_i[p]) begin
         for (int b = 0; b < 32; b++) ib_q[{ibw_addr_i[p], 5'(b)}] <= ibw_data_i[p][8*b +: 8];
       end
@@ -151,3 +162,4 @@ module mfld_engines import mfld_pkg::*; #(
   assign ob_rdata_o = {ob_q[ob_addr_i + ObAw'(3)], ob_q[ob_addr_i + ObAw'(2)],
                        ob_q[ob_addr_i + ObAw'(1)], ob_q[ob_addr_i]};
 endmodule
+`endif  // MFLD_ENGINES_SV

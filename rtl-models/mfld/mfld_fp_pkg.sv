@@ -10,6 +10,9 @@
 // Not here: state, clocks, handshakes (the engines hold those).
 // Functions take whole words and use only the bits they need.
 /* verilator lint_off UNUSEDSIGNAL */
+`ifndef MFLD_FP_PKG_SV
+`define MFLD_FP_PKG_SV
+
 package mfld_fp_pkg;
 
   localparam logic [31:0] F32QNaN = 32'h7fc00000;
@@ -413,3 +416,4 @@ package mfld_fp_pkg;
 
 endpackage
 /* verilator lint_on UNUSEDSIGNAL */
+`endif  // MFLD_FP_PKG_SV

@@ -8,6 +8,10 @@
 // (float)log2((double)x) unless the exact log2 lies within ~2^-53 of a
 // binary32 rounding boundary (logfmt.h allows an encoder to land on either
 // side there: the tile is then different but equally valid).
+`ifndef MFLD_LOG2_SV
+`define MFLD_LOG2_SV
+`include "rtl-models/mfld/mfld_fp_pkg.sv"
+
 module mfld_log2 import mfld_fp_pkg::*; #(
   parameter int unsigned FracBits = 54,
   localparam int unsigned CntW = $clog2(FracBits + 1)
@@ -106,3 +110,4 @@ module mfld_log2 import mfld_fp_pkg::*; #(
     end
   end
 endmodule
+`endif  // MFLD_LOG2_SV

@@ -1,5 +1,6 @@
 // mfld_model.cpp - adapter of one verilated logic-die model (compiled once per
-// model with -DRTL_PREFIX=V..., -DRTL_CONFIG=..., -DRTL_FLAVOUR=...; mk/rtl.mk).
+// model with -DRTL_PREFIX=V..., -DRTL_CONFIG=..., -DRTL_FLAVOUR=... and the
+// DRAM's -DRTL_MFLD_CHANNELS=...; mk/rtl.mk).
 // It owns the model's VerilatedContext and FST trace; nothing else.
 #include "mfld_model.h"
 
@@ -62,6 +63,9 @@ public:
 		p.err = top_->err_o;
 		p.dram_req_ready = top_->dram_req_ready_o;
 		p.dram_ref = top_->dram_ref_o;
+		p.dram_cmd0 = top_->dram_cmd0_o;
+		p.dram_cmd0_rbank = top_->dram_cmd0_rbank_o;
+		p.dram_cmd0_cbank = top_->dram_cmd0_cbank_o;
 		p.mmio_rdata = top_->mmio_rdata_o;
 		p.irq = top_->irq_o;
 		p.dev_busy = top_->dev_busy_o;
@@ -71,7 +75,8 @@ public:
 		p.dma_req_addr = top_->dma_req_addr_o;
 		for (int i = 0; i < 16; i++)
 			p.dma_req_wdata[i] = top_->dma_req_wdata_o[i];
-		for (int c = 0; c < MFLD_DRAM_CH; c++) {
+		static_assert(RTL_MFLD_CHANNELS <= MFLD_DRAM_CH, "more channels than the pins hold");
+		for (int c = 0; c < RTL_MFLD_CHANNELS; c++) {
 			p.dram_resp_valid[c] = (top_->dram_resp_valid_o >> c) & 1;
 			p.dram_resp_we[c] = (top_->dram_resp_we_o >> c) & 1;
 			p.dram_resp_tag[c] = (uint16_t)(top_->dram_resp_tag_o >> (16 * c));

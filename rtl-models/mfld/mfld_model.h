@@ -9,7 +9,10 @@
 
 #include <cstdint>
 
-constexpr int MFLD_DRAM_CH = 2; // pseudo-channels (mfld_top's DramCh)
+// pseudo-channels (mfld_top's DramCh): the pins have room for the most a
+// build allows (mk/rtl.mk: RTL_MFLD_DRAM's CHANNELS, 2 or 4); the channels
+// a model lacks stay idle
+constexpr int MFLD_DRAM_CH = 4;
 
 struct mfld_pins {
 	// inputs
@@ -33,6 +36,7 @@ struct mfld_pins {
 	uint32_t ob_rdata;
 	uint8_t busy, done, err;
 	uint8_t dram_req_ready, dram_ref;
+	uint8_t dram_cmd0, dram_cmd0_rbank, dram_cmd0_cbank; // {WR, CAS, REF, PRE, ACT}, banks
 	uint32_t mmio_rdata;
 	uint8_t irq, dev_busy;
 	uint8_t dma_req_valid, dma_req_we, dma_req_bytes;

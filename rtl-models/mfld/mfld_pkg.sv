@@ -1,5 +1,8 @@
 // mfld_pkg - constants shared by the logic die's modules and its C API
 // (include/loom/rtl_mfld.h repeats the values visible to software).
+`ifndef MFLD_PKG_SV
+`define MFLD_PKG_SV
+
 package mfld_pkg;
   // engine selector of mfld_engines (op_i)
   typedef enum logic [2:0] {
@@ -12,4 +15,9 @@ package mfld_pkg;
     EngScatter = 3'd6
   } eng_op_e;
 
+  // a descriptor's opcode byte names an engine
+  function automatic logic eng_op_known(logic [7:0] op);
+    return op <= 8'(EngScatter);
+  endfunction
 endpackage
+`endif  // MFLD_PKG_SV

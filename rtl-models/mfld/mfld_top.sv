@@ -7,6 +7,13 @@
 // the DRAM directly; they are served while no descriptor is (dev_busy_o
 // low; the data mover owns engines and DRAM while it works).  Test-port DRAM
 // tags are 15 bits (bit 15 marks the data mover's).
+`ifndef MFLD_TOP_SV
+`define MFLD_TOP_SV
+`include "rtl-models/mfld/mfld_pkg.sv"
+`include "rtl-models/mfld/mfld_ctrl.sv"
+`include "rtl-models/mfld/mfld_engines.sv"
+`include "rtl-models/mfld/mfld_dram.sv"
+
 module mfld_top import mfld_pkg::*; #(
   parameter int unsigned IbBytes = 8192,
   parameter int unsigned ObBytes = 1024,
@@ -14,6 +21,27 @@ module mfld_top import mfld_pkg::*; #(
   parameter int unsigned DramBanks = 16,
   parameter int unsigned DramRowBursts = 32,
   parameter int unsigned DramRows = 32,
+  // reset values of the DRAM timing registers (cycles of tCK = 0.625 ns;
+  // sources in include/loom/rtl_mfld.h)
+  parameter int unsigned TRcd = 26,
+  parameter int unsigned TCl = 26,
+  parameter int unsigned TRp = 26,
+  parameter int unsigned TRas = 53,
+  parameter int unsigned TBurst = 2,
+  parameter int unsigned TRfc = 560,
+  parameter int unsigned TRefi = 6240,
+  parameter int unsigned TRrd = 4,
+  parameter int unsigned TFaw = 24,
+  parameter int unsigned TWr = 13,
+  parameter int unsigned TRtp = 4,
+  parameter int unsigned TWtr = 5,
+  parameter int unsigned TRtw = 5,
+  parameter int unsigned TRfcPb = 256,
+  parameter int unsigned TRefiPb = 390,
+  parameter bit          RefPerBank = 1'b0,
+  // host-link latency (cycles added to each DMA access): the queue block's
+  // register resets to it
+  parameter int unsigned DmaLatency = 0,
   localparam int unsigned IbAw = $clog2(IbBytes),
   localparam int unsigned ObAw = $clog2(ObBytes),
   localparam int unsigned DramAw = $clog2(DramCh) + $clog2(DramBanks) + $clog2(DramRowBursts) +
@@ -65,6 +93,9 @@ module mfld_top import mfld_pkg::*; #(
   output logic [DramCh-1:0][15:0]  dram_resp_tag_o,
   output logic [DramCh-1:0][255:0] dram_resp_rdata_o,
   output logic                     dram_ref_o,
+  output logic [4:0]               dram_cmd0_o,     // channel 0: {WR, CAS, REF, PRE, ACT}
+  output logic [$clog2(DramBanks)-1:0] dram_cmd0_rbank_o,
+  output logic [$clog2(DramBanks)-1:0] dram_cmd0_cbank_o,
   output logic [31:0]              dram_n_act_o,
   output logic [31:0]              dram_n_pre_o,
   output logic [31:0]              dram_n_cas_o,
@@ -74,6 +105,10 @@ module mfld_top import mfld_pkg::*; #(
   logic [11:0] t_rfc;
   logic [15:0] t_refi;
   logic        ref_en, busy;
+  logic [7:0]  t_rrd, t_faw, t_wr, t_rtp, t_wtr, t_rtw;
+  logic [11:0] t_rfcpb;
+  logic [15:0] t_refipb;
+  logic        ref_pb;
   logic [3:0][31:0] dram_n;
   // the data mover's side of the DRAM and engines
   logic              m_req_valid, m_req_we, req_ready;
@@ -86,21 +121,27 @@ module mfld_top import mfld_pkg::*; #(
   logic [7:0]        m_len, m_nrows;
   logic [3:0]        m_nbits;
   logic [8:0]        m_row_words;
-  logic [1:0]        ibw_we;
-  logic [1:0][IbAw-6:0] ibw_addr;
-  logic [1:0][255:0] ibw_data;
+  logic [DramCh-1:0]        ibw_we;
+  logic [DramCh-1:0][IbAw-6:0] ibw_addr;
+  logic [DramCh-1:0][255:0] ibw_data;
   logic [ObAw-6:0]   obw_addr;
   logic [255:0]      obw_rdata;
 
   mfld_ctrl #(
     .IbBytes(IbBytes), .ObBytes(ObBytes), .DramCh(DramCh), .DramBanks(DramBanks),
-    .DramAw(DramAw)
+    .DramRowBursts(DramRowBursts), .DramRows(DramRows), .DramAw(DramAw),
+    .TRcd(TRcd), .TCl(TCl), .TRp(TRp), .TRas(TRas), .TBurst(TBurst), .TRfc(TRfc),
+    .TRefi(TRefi), .TRrd(TRrd), .TFaw(TFaw), .TWr(TWr), .TRtp(TRtp), .TWtr(TWtr), .TRtw(TRtw),
+    .TRfcPb(TRfcPb), .TRefiPb(TRefiPb), .RefPerBank(RefPerBank), .DmaLatency(DmaLatency)
   ) u_ctrl (
     .clk_i, .rst_ni, .mmio_we_i, .mmio_addr_i, .mmio_wdata_i, .mmio_rdata_o, .irq_o,
     .dma_req_valid_o, .dma_req_we_o, .dma_req_addr_o, .dma_req_bytes_o, .dma_req_wdata_o,
     .dma_rsp_valid_i, .dma_rsp_err_i, .dma_rsp_rdata_i,
     .t_rcd_o(t_rcd), .t_cl_o(t_cl), .t_rp_o(t_rp), .t_ras_o(t_ras), .t_burst_o(t_burst),
-    .t_rfc_o(t_rfc), .t_refi_o(t_refi), .ref_en_o(ref_en), .dram_n_i(dram_n),
+    .t_rfc_o(t_rfc), .t_refi_o(t_refi), .ref_en_o(ref_en),
+    .t_rrd_o(t_rrd), .t_faw_o(t_faw), .t_wr_o(t_wr), .t_rtp_o(t_rtp), .t_wtr_o(t_wtr),
+    .t_rtw_o(t_rtw), .ref_pb_o(ref_pb), .t_rfcpb_o(t_rfcpb), .t_refipb_o(t_refipb),
+    .dram_n_i(dram_n),
     .busy_o(busy), .dram_req_valid_o(m_req_valid), .dram_req_ready_i(req_ready),
     .dram_req_we_o(m_req_we), .dram_req_addr_o(m_req_addr), .dram_req_wdata_o(m_req_wdata),
     .dram_req_tag_o(m_req_tag), .dram_resp_valid_i(dram_resp_valid_o),
@@ -116,7 +157,7 @@ module mfld_top import mfld_pkg::*; #(
   assign dram_n = {dram_n_ref_o, dram_n_cas_o, dram_n_pre_o, dram_n_act_o};
   assign dram_req_ready_o = !busy && req_ready;
 
-  mfld_engines #(.IbBytes(IbBytes), .ObBytes(ObBytes)) u_engines (
+  mfld_engines #(.IbBytes(IbBytes), .ObBytes(ObBytes), .NumWr(DramCh)) u_engines (
     .clk_i, .rst_ni, .ib_we_i, .ib_addr_i, .ib_wdata_i, .ib_be_i, .ob_addr_i, .ob_rdata_o,
     .ibw_we_i(ibw_we), .ibw_addr_i(ibw_addr), .ibw_data_i(ibw_data),
     .obw_addr_i(obw_addr), .obw_rdata_o(obw_rdata),
@@ -132,14 +173,18 @@ module mfld_top import mfld_pkg::*; #(
   ) u_dram (
     .clk_i, .rst_ni, .t_rcd_i(t_rcd), .t_cl_i(t_cl), .t_rp_i(t_rp), .t_ras_i(t_ras),
     .t_burst_i(t_burst), .t_rfc_i(t_rfc), .t_refi_i(t_refi), .ref_en_i(ref_en),
+    .t_rrd_i(t_rrd), .t_faw_i(t_faw), .t_wr_i(t_wr), .t_rtp_i(t_rtp), .t_wtr_i(t_wtr),
+    .t_rtw_i(t_rtw), .ref_pb_i(ref_pb), .t_rfcpb_i(t_rfcpb), .t_refipb_i(t_refipb),
     .req_valid_i(busy ? m_req_valid : dram_req_valid_i), .req_ready_o(req_ready),
     .req_we_i(busy ? m_req_we : dram_req_we_i),
     .req_addr_i(busy ? m_req_addr : dram_req_addr_i),
     .req_wdata_i(busy ? m_req_wdata : dram_req_wdata_i),
     .req_tag_i(busy ? m_req_tag : {1'b0, dram_req_tag_i}),
     .resp_valid_o(dram_resp_valid_o), .resp_we_o(dram_resp_we_o), .resp_tag_o(dram_resp_tag_o),
-    .resp_rdata_o(dram_resp_rdata_o), .ref_o(dram_ref_o),
+    .resp_rdata_o(dram_resp_rdata_o), .ref_o(dram_ref_o), .cmd0_o(dram_cmd0_o),
+    .cmd0_rbank_o(dram_cmd0_rbank_o), .cmd0_cbank_o(dram_cmd0_cbank_o),
     .n_act_o(dram_n_act_o), .n_pre_o(dram_n_pre_o), .n_cas_o(dram_n_cas_o),
     .n_ref_o(dram_n_ref_o)
   );
 endmodule
+`endif  // MFLD_TOP_SV

@@ -9,8 +9,11 @@
  * payload is regenerated from (source, sequence number) and compared), no
  * deadlock, the RTL's packet and flit counters agreeing with the host's
  * count; saturation throughput under uniform random traffic with XY as a
- * fraction of the bisection bound 4b/k; the checked and the fast model run
- * side by side in one process and must agree cycle for cycle; bad input.
+ * fraction of the bisection bound 4b/k; west-first routing directed: a
+ * packet detours around a congested east port where XY cannot, and under
+ * westward load no router turns a packet before its last west hop; the
+ * checked and the fast model run side by side in one process and must agree
+ * cycle for cycle; bad input.
  *
  * Cycles per pattern: LOOM_MESH_CYCLES (default 20000, so `make test` stays
  * fast; `LOOM_MESH_CYCLES=1000000` is the issue's 10^6-cycle run).
@@ -390,6 +393,125 @@ static double saturation(struct lt *t, int k, uint64_t cycles)
 	return thr / (4.0 / k);
 }
 
+/* ---- west-first: adaptive where it may be, never west after a turn ------- */
+
+/* Step until every message is delivered (consumed by polling); 0 or -1. */
+static int drain_all(struct rtl_mesh *m, int n, uint64_t limit)
+{
+	struct rtl_mesh_stats st;
+	struct rtl_mesh_msg msg;
+
+	for (uint64_t c = 0; c < limit; c += 50) {
+		if (rtl_mesh_step(m, 50))
+			return -1;
+		for (int i = 0; i < n; i++)
+			while (rtl_mesh_poll(m, i, &msg) == 1)
+				;
+		rtl_mesh_get_stats(m, &st);
+		size_t queued = 0;
+		for (int i = 0; i < n; i++)
+			queued += rtl_mesh_queued(m, i);
+		if (!queued && st.in_flight == 0)
+			return st.misrouted || st.unmatched || st.bad_length ? -1 : 0;
+	}
+	return -1;
+}
+
+static uint32_t port_flits(struct rtl_mesh *m, int node, int port)
+{
+	uint32_t v = 0;
+
+	rtl_mesh_counter(m, node, RTL_MESH_CNT_ROUTER_FLITS + port, &v);
+	return v;
+}
+
+/*
+ * A probe from (0,1) to (2,3) reaches router (1,1) while a stream from
+ * (1,1) to (3,1) holds (1,1)'s east output: west-first may go south there
+ * and must (the south port has more free VCs); XY must go east.  Without
+ * the stream west-first goes east too (a tie keeps the x direction).  The
+ * probe's path is read from router (1,1)'s south-port flit counter, which
+ * nothing else uses.
+ */
+static uint32_t probe_south_flits(struct lt *t, enum rtl_mesh_routing r, int stream)
+{
+	struct rtl_mesh *m = mesh_new(t, 4, RTL_MESH_CHECKED, r);
+	static uint8_t big[2048], small[64];
+	uint32_t south = UINT32_MAX;
+
+	if (!m)
+		return south;
+	if (stream) {
+		for (int i = 0; i < 6; i++)
+			LT_CHECK(t, rtl_mesh_inject(m, 5, 7, (uint16_t)i, big, sizeof(big)) == 0, "%s",
+				 loom_err_msg());
+		LT_CHECK(t, rtl_mesh_step(m, 100) == 0, "%s", loom_err_msg());
+	}
+	LT_CHECK(t, rtl_mesh_inject(m, 4, 14, 99, small, sizeof(small)) == 0, "%s", loom_err_msg());
+	LT_CHECK(t, drain_all(m, 16, 100000) == 0, "not every message delivered intact");
+	south = port_flits(m, 5, RTL_MESH_PORT_SOUTH);
+	LT_CHECK(t, port_flits(m, 5, RTL_MESH_PORT_EAST) >= (stream ? 6 * 2048 / 8 : 0),
+		 "the stream did not leave east");
+	rtl_mesh_destroy(m);
+	return south;
+}
+
+static void test_west_first_adapts(struct lt *t)
+{
+	uint32_t xy = probe_south_flits(t, RTL_MESH_XY, 1);
+	uint32_t wf = probe_south_flits(t, RTL_MESH_WEST_FIRST, 1);
+	uint32_t wf_idle = probe_south_flits(t, RTL_MESH_WEST_FIRST, 0);
+
+	/* 64 bytes = 8 payload flits + the head */
+	LT_CHECK(t, xy == 0, "XY: %u flits left (1,1) southward", xy);
+	LT_CHECK(t, wf == 9, "west-first, east congested: %u flits south at (1,1), want the "
+		 "probe's 9", wf);
+	LT_CHECK(t, wf_idle == 0, "west-first, idle mesh: %u flits south at (1,1), want 0", wf_idle);
+}
+
+/*
+ * Every node of columns 1..3 sends to random nodes of column 0 at full
+ * load, so the west links are congested and the north / south ports idle:
+ * a packet with a west hop left must still take west (the turn rule that
+ * keeps west-first deadlock-free), so routers outside column 0 send nothing
+ * north, south or east; column 0 sends nothing west.
+ */
+static void test_west_first_never_turns_west(struct lt *t)
+{
+	struct rtl_mesh *m = mesh_new(t, 4, RTL_MESH_CHECKED, RTL_MESH_WEST_FIRST);
+	struct loom_rng r;
+	static uint8_t buf[256];
+
+	if (!m)
+		return;
+	loom_rng_init(&r, lt_seed(t));
+	for (int round = 0; round < 40; round++)
+		for (int node = 0; node < 16; node++) {
+			if (node % 4 == 0)
+				continue;
+			int dst = 4 * (int)(loom_rng_u32(&r) % 4);
+			size_t len = 8 + loom_rng_u32(&r) % 248;
+			LT_CHECK(t, rtl_mesh_inject(m, node, dst, (uint16_t)round, buf, len) == 0, "%s",
+				 loom_err_msg());
+		}
+	LT_CHECK(t, drain_all(m, 16, 1000000) == 0, "not every message delivered intact");
+	uint32_t west = 0;
+	for (int node = 0; node < 16; node++) {
+		int x = node % 4;
+		for (int port = RTL_MESH_PORT_NORTH; port <= RTL_MESH_PORT_WEST; port++) {
+			uint32_t f = port_flits(m, node, port);
+			bool allowed = x == 0 ? port != RTL_MESH_PORT_WEST
+					      : port == RTL_MESH_PORT_WEST;
+			if (port == RTL_MESH_PORT_WEST)
+				west += f;
+			LT_CHECK(t, allowed || f == 0, "router (%d,%d) sent %u flits on port %d", x,
+				 node / 4, f, port);
+		}
+	}
+	LT_CHECK(t, west > 0, "no westward flits at all");
+	rtl_mesh_destroy(m);
+}
+
 static void test_saturation_uniform_xy(struct lt *t)
 {
 	uint64_t cycles = (uint64_t)env_long("LOOM_MESH_CYCLES", 20000);
@@ -534,6 +656,8 @@ static const struct lt_case cases[] = {
 	LT_CASE(test_zero_load_latency_west_first),
 	LT_CASE(test_traffic_xy),
 	LT_CASE(test_traffic_west_first),
+	LT_CASE(test_west_first_adapts),
+	LT_CASE(test_west_first_never_turns_west),
 	LT_CASE(test_saturation_uniform_xy),
 	LT_CASE(test_checked_equals_fast),
 	LT_CASE(test_trace),

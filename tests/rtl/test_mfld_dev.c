@@ -7,7 +7,9 @@
  * went DRAM -> engine -> DRAM are compared, bit for bit, with kernels/
  * (quant_act_1x128, the COMBINE loop of rtl_mfld.h, the GATHER row copy);
  * every bad descriptor must give its error completion and the next good
- * descriptor must still be served.
+ * descriptor must still be served; a unit of exactly the buffers' sizes
+ * runs, one burst more is refused; the host-link latency register adds
+ * exactly its value to each DMA access (fetch, completion write).
  */
 #include "loom/err.h"
 #include "loom/fp8.h"
@@ -84,9 +86,19 @@ static struct rtl_mfld *open_dev(struct lt *t, struct host *h)
 	struct rtl_mfld *m = rtl_mfld_create(NULL);
 	struct rtl_mfld_dma dma = { host_read, host_write, h };
 
+	struct rtl_mfld_dram_geometry g;
+
 	LT_CHECK(t, m != NULL, "rtl_mfld_create: %s", loom_err_msg());
 	if (!m)
 		return NULL;
+	/* the cases assume the default DRAM (mk/rtl.mk's RTL_MFLD_DRAM) */
+	if (rtl_mfld_dram_geometry(m, &g) || g.bytes != RTL_MFLD_DRAM_BYTES ||
+	    g.channels != RTL_MFLD_DRAM_CHANNELS || g.banks != RTL_MFLD_DRAM_BANKS) {
+		lt_skip(t, "built with another DRAM geometry (%u channels, %u banks)", g.channels,
+			g.banks);
+		rtl_mfld_destroy(m);
+		return NULL;
+	}
 	memset(h, 0, sizeof(*h));
 	int rc = rtl_mfld_set_dma(m, &dma);
 	rc |= rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_RING_LO, RING_AT);
@@ -137,7 +149,7 @@ static void test_register_chain(struct lt *t)
 	struct host *h = malloc(sizeof(*h));
 	struct rtl_mfld *m = h ? open_dev(t, h) : NULL;
 	const uint32_t want_type[] = { RTL_MFLD_BLK_DEVICE, RTL_MFLD_BLK_QUEUE, RTL_MFLD_BLK_DRAM,
-				       RTL_MFLD_BLK_ENGINES };
+				       RTL_MFLD_BLK_ENGINES, RTL_MFLD_BLK_DRAM2 };
 	uint32_t off = 0, v, hdr;
 	int n = 0;
 
@@ -145,7 +157,7 @@ static void test_register_chain(struct lt *t)
 		goto out;
 	do {
 		LT_CHECK(t, rtl_mfld_mmio_read(m, off, &hdr) == 0, "%s", loom_err_msg());
-		LT_CHECK(t, n < 4 && hdr >> 16 == want_type[n] && (hdr & 0xffff) == 1,
+		LT_CHECK(t, n < 5 && hdr >> 16 == want_type[n] && (hdr & 0xffff) == 1,
 			 "block %d at 0x%x: header %08x", n, off, hdr);
 		if (hdr >> 16 == RTL_MFLD_BLK_DEVICE) {
 			rtl_mfld_mmio_read(m, off + 8, &v);
@@ -167,10 +179,22 @@ static void test_register_chain(struct lt *t)
 					 want[i]);
 			}
 		}
+		if (hdr >> 16 == RTL_MFLD_BLK_DRAM2) {
+			struct rtl_mfld_dram_timing def = RTL_MFLD_DRAM_TIMING_DEFAULT;
+			const unsigned want[11] = { def.t_rrd, def.t_faw, def.t_wr, def.t_rtp,
+						    def.t_wtr, def.t_rtw, 0, def.t_rfcpb,
+						    def.t_refipb, RTL_MFLD_DRAM_ROW_BYTES,
+						    RTL_MFLD_DRAM_ROWS };
+			for (uint32_t i = 0; i < 11; i++) {
+				rtl_mfld_mmio_read(m, off + RTL_MFLD_DRAM2_T_RRD + 4 * i, &v);
+				LT_CHECK(t, v == want[i], "dram2 register %u: %u, want %u", i, v,
+					 want[i]);
+			}
+		}
 		LT_CHECK(t, rtl_mfld_mmio_read(m, off + 4, &off) == 0, "next");
 		n++;
 	} while (off != 0 && n < 8);
-	LT_CHECK(t, n == 4, "%d blocks in the chain", n);
+	LT_CHECK(t, n == 5, "%d blocks in the chain", n);
 	LT_CHECK(t, rtl_mfld_mmio_read(m, 2, &v) == -EINVAL, "unaligned offset");
 	LT_CHECK(t, rtl_mfld_mmio_write(m, RTL_MFLD_MMIO_BYTES, 0) == -EINVAL, "offset past the end");
 out:
@@ -209,7 +233,9 @@ static void make_unit(struct loom_rng *r, struct unit *u)
 			xf[e] = bf16_to_f32(x[e]);
 		}
 		memcpy(u->in, x, 2 * (size_t)u->len);
-		quant_act_1x128(u->want, &s, xf, 1, u->len, QUANT_SCALE_F32);
+		u->k = (int)(loom_rng_u32(r) % 2); /* the scale mode */
+		quant_act_1x128(u->want, &s, xf, 1, u->len,
+				u->k == RTL_MFLD_QUANT_POW2 ? QUANT_SCALE_POW2 : QUANT_SCALE_F32);
 		memcpy(u->want + 256, &s, 4);
 		u->in_bytes = round32(2 * (size_t)u->len);
 		u->out_bytes = 288;
@@ -405,6 +431,10 @@ static void test_bad_descriptors(struct lt *t)
 	d.k = 0;
 	post(m, h, &d);
 	expect(t, m, h, "COMBINE k = 0", RTL_MFLD_ST_BAD_PARAM);
+	d = good_desc(11);
+	d.k = 2; /* QUANT: not a scale mode */
+	post(m, h, &d);
+	expect(t, m, h, "QUANT scale mode 2", RTL_MFLD_ST_BAD_PARAM);
 	/* an engine that rejects its unit: LOGFMT of a NaN tile */
 	float nan_tile[8] = { 1, 2, NAN, 4, 5, 6, 7, 8 };
 	LT_CHECK(t, dram_io(m, 4096, nan_tile, 32, 1) == 0, "%s", loom_err_msg());
@@ -444,9 +474,167 @@ static void test_bad_descriptors(struct lt *t)
 	rtl_mfld_mmio_read(m, Q + RTL_MFLD_Q_IRQ_STATUS, &v);
 	LT_CHECK(t, v == 3 && rtl_mfld_irq(m), "irq status %x", v);
 	rtl_mfld_mmio_read(m, RTL_MFLD_REG_ENGINES + 24, &v);
-	LT_CHECK(t, v == 10, "%u error completions counted, want 10", v);
+	LT_CHECK(t, v == 11, "%u error completions counted, want 11", v);
 	rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_IRQ_ENABLE, 0);
 	LT_CHECK(t, rtl_mfld_irq(m) == 0, "masked interrupt still raised");
+out:
+	rtl_mfld_destroy(m);
+	free(h);
+}
+
+/*
+ * One descriptor is one engine unit: its input image fills at most the
+ * input buffer (8 KiB), its output at most the output buffer (1 KiB).  A
+ * unit of exactly those sizes runs (a GATHER of 240 rows of 32 bytes into
+ * 32 rows, checked against a C gather); anything larger, by one burst or by
+ * 2^31, gets an error completion and the device serves the next descriptor.
+ */
+static void test_descriptor_sizing(struct lt *t)
+{
+	struct host *h = malloc(sizeof(*h));
+	uint8_t *in = malloc(RTL_MFLD_IB_BYTES);
+	struct rtl_mfld *m = h && in ? open_dev(t, h) : NULL;
+	uint8_t zero[256] = { 0 }, got[RTL_MFLD_OB_BYTES], want[RTL_MFLD_OB_BYTES];
+	struct loom_rng r;
+	int32_t idx[32];
+
+	if (!m)
+		goto out;
+	loom_rng_init(&r, lt_seed(t));
+	LT_CHECK(t, dram_io(m, 0, zero, sizeof(zero), 1) == 0, "%s", loom_err_msg());
+	for (int i = 0; i < 32; i++)
+		idx[i] = loom_rng_u32(&r) % 7 == 0 ? -1 : (int32_t)(loom_rng_u32(&r) % 240);
+	memset(in, 0, RTL_MFLD_IB_BYTES);
+	memcpy(in, idx, sizeof(idx));
+	for (size_t b = 512; b < RTL_MFLD_IB_BYTES; b++)
+		in[b] = (uint8_t)loom_rng_u32(&r);
+	memset(want, 0, sizeof(want));
+	for (int i = 0; i < 32; i++)
+		if (idx[i] >= 0)
+			memcpy(want + 32 * i, in + 512 + 32 * idx[i], 32);
+	LT_CHECK(t, dram_io(m, 0x20000, in, RTL_MFLD_IB_BYTES, 1) == 0, "%s", loom_err_msg());
+	struct rtl_mfld_desc full = { .op = RTL_MFLD_ENG_GATHER, .len = 32, .nrows = 240,
+				      .row_words = 8, .src = 0x20000,
+				      .in_bytes = RTL_MFLD_IB_BYTES, .dst = 0x30000,
+				      .out_bytes = RTL_MFLD_OB_BYTES, .tag = 1 };
+	post(m, h, &full);
+	struct rtl_mfld_comp c = next_comp(t, m, h);
+	LT_CHECK(t, c.status == RTL_MFLD_ST_OK && c.tag == 1, "full-size unit: status %u",
+		 c.status);
+	LT_CHECK(t, dram_io(m, 0x30000, got, sizeof(got), 0) == 0, "%s", loom_err_msg());
+	LT_CHECK(t, !memcmp(got, want, sizeof(got)), "full-size GATHER output differs");
+
+	struct rtl_mfld_desc d = full;
+	d.in_bytes += 32;
+	post(m, h, &d);
+	expect(t, m, h, "input one burst past 8 KiB", RTL_MFLD_ST_BAD_LEN);
+	d = full;
+	d.out_bytes += 32;
+	post(m, h, &d);
+	expect(t, m, h, "output one burst past 1 KiB", RTL_MFLD_ST_BAD_LEN);
+	d = full;
+	d.in_bytes = 0xffffffe0u;
+	post(m, h, &d);
+	expect(t, m, h, "input of 4 GiB", RTL_MFLD_ST_BAD_LEN);
+	d = full;
+	d.out_bytes = 0x80000000u;
+	post(m, h, &d);
+	expect(t, m, h, "output of 2 GiB", RTL_MFLD_ST_BAD_LEN);
+	d = good_desc(2);
+	d.len = 129;
+	post(m, h, &d);
+	expect(t, m, h, "129 elements", RTL_MFLD_ST_BAD_PARAM);
+	d.len = 255;
+	post(m, h, &d);
+	expect(t, m, h, "255 elements", RTL_MFLD_ST_BAD_PARAM);
+	/* and the full-size unit still runs */
+	post(m, h, &full);
+	c = next_comp(t, m, h);
+	LT_CHECK(t, c.status == RTL_MFLD_ST_OK, "full-size unit after the errors: status %u",
+		 c.status);
+out:
+	rtl_mfld_destroy(m);
+	free(in);
+	free(h);
+}
+
+/*
+ * The host-link latency register (queue block +0x34): each DMA access, the
+ * descriptor fetch and the completion write, is answered L cycles later, so
+ * a descriptor takes 2 L cycles more from doorbell to completion, L of them
+ * before the completion record's cycle count is taken.  Exact, against
+ * L = 0 in the same run.
+ */
+static void doorbell_to_completion(struct lt *t, struct rtl_mfld *m, struct host *h,
+				   uint32_t lat, uint64_t *n, uint64_t *rec, uint32_t *status)
+{
+	struct rtl_mfld_desc d = good_desc(100 + lat);
+	uint32_t v = 0, before = 0;
+
+	LT_CHECK(t, rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_LINK_LAT, lat) == 0 &&
+		    rtl_mfld_mmio_read(m, Q + RTL_MFLD_Q_LINK_LAT, &v) == 0 && v == lat,
+		 "latency register %u, want %u", v, lat);
+	rtl_mfld_mmio_read(m, Q + RTL_MFLD_Q_NCOMP, &before);
+	post(m, h, &d);
+	*n = 0;
+	do {
+		rtl_mfld_step(m, 1);
+		rtl_mfld_mmio_read(m, Q + RTL_MFLD_Q_NCOMP, &v);
+		++*n;
+	} while (v == before && *n < 100000);
+	struct rtl_mfld_comp c = next_comp(t, m, h);
+	*rec = c.cycles;
+	*status = c.status;
+}
+
+static void test_link_latency(struct lt *t)
+{
+	struct host *h = malloc(sizeof(*h));
+	struct rtl_mfld *m = h ? open_dev(t, h) : NULL;
+	uint8_t zero[256] = { 0 };
+	const uint32_t lats[] = { 0, 5, 300, 4095 };
+	uint64_t n[4], rec[4];
+	uint32_t st[4];
+	struct rtl_mfld_counters c0, c1;
+
+	struct rtl_mfld_dram_timing tm = RTL_MFLD_DRAM_TIMING_DEFAULT;
+
+	if (!m)
+		goto out;
+	/* the same DRAM timeline every time: no refresh, the rows the unit
+	 * touches open after a first run */
+	tm.refresh = RTL_MFLD_REFRESH_OFF;
+	LT_CHECK(t, rtl_mfld_dram_set_timing(m, &tm) == 0, "%s", loom_err_msg());
+	LT_CHECK(t, dram_io(m, 0, zero, sizeof(zero), 1) == 0, "%s", loom_err_msg());
+	doorbell_to_completion(t, m, h, 0, &n[0], &rec[0], &st[0]);
+	for (int i = 0; i < 4; i++) {
+		rtl_mfld_counters(m, &c0);
+		doorbell_to_completion(t, m, h, lats[i], &n[i], &rec[i], &st[i]);
+		rtl_mfld_counters(m, &c1);
+		LT_CHECK(t, st[i] == RTL_MFLD_ST_OK, "latency %u: status %u", lats[i], st[i]);
+		LT_CHECK(t, c1.dma_reads - c0.dma_reads == 1 && c1.dma_writes - c0.dma_writes == 1,
+			 "latency %u: %llu reads, %llu writes", lats[i],
+			 (unsigned long long)(c1.dma_reads - c0.dma_reads),
+			 (unsigned long long)(c1.dma_writes - c0.dma_writes));
+		printf("  host-link latency %4u: doorbell to completion %llu cycles, record %llu\n",
+		       lats[i], (unsigned long long)n[i], (unsigned long long)rec[i]);
+		LT_CHECK(t, n[i] - n[0] == 2ull * lats[i], "latency %u: %llu cycles more, want 2 L",
+			 lats[i], (unsigned long long)(n[i] - n[0]));
+		LT_CHECK(t, rec[i] - rec[0] == lats[i], "latency %u: record %llu cycles more, want L",
+			 lats[i], (unsigned long long)(rec[i] - rec[0]));
+	}
+	/* a failed fetch comes back late too; the device goes on */
+	rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_LINK_LAT, 50);
+	rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_RING_LO, 0x7fff0000u);
+	h->posted++;
+	rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_DOORBELL, h->posted);
+	struct rtl_mfld_comp c = next_comp(t, m, h);
+	LT_CHECK(t, c.status == RTL_MFLD_ST_DMA && c.cycles >= 50, "fetch from nowhere: status %u "
+		 "after %llu cycles", c.status, (unsigned long long)c.cycles);
+	rtl_mfld_mmio_write(m, Q + RTL_MFLD_Q_RING_LO, RING_AT);
+	doorbell_to_completion(t, m, h, 0, &n[1], &rec[1], &st[1]);
+	LT_CHECK(t, st[1] == RTL_MFLD_ST_OK && n[1] == n[0], "after the error: status %u, %llu "
+		 "cycles", st[1], (unsigned long long)n[1]);
 out:
 	rtl_mfld_destroy(m);
 	free(h);
@@ -478,6 +666,8 @@ static const struct lt_case cases[] = {
 	LT_CASE(test_register_chain),
 	LT_CASE(test_engines_through_descriptors),
 	LT_CASE(test_bad_descriptors),
+	LT_CASE(test_descriptor_sizing),
+	LT_CASE(test_link_latency),
 	LT_CASE(test_no_dma_callbacks),
 };
 

@@ -3,7 +3,10 @@
  * kernels/, bit for bit, through include/loom/rtl_mfld.h.
  *
  * Each engine gets 10^4 random units (one unit = one vector: a 1x128 tile,
- * or one combined row chunk) drawn from a mix of classes: ordinary values
+ * or one combined row chunk; QUANT 10^4 in each scale mode, FP32 and POW2,
+ * with elements at the POW2 scale's edges 448 * 2^j, and each POW2 scale
+ * also checked to be the smallest power of two p with amax <= 448 p, an
+ * independent rule) drawn from a mix of classes: ordinary values
  * over a wide exponent range, signed zeros, the format's maxima,
  * subnormals, and NaN / inf where the format defines them.  References:
  * quant_act_1x128 / dequant_act_1x128 (kernels/quant.c), logfmt_tile_encode
@@ -169,6 +172,31 @@ static void test_combine_random(struct lt *t)
 
 /* ---- QUANT / DEQUANT ---------------------------------------------------- */
 
+/*
+ * One tile for QUANT: the unit's classes, and in one tile of eight an
+ * element at a scale edge, +-448 * 2^j or its BF16 neighbours (j over the
+ * whole range, subnormal quotients included), where POW2's power doubles.
+ */
+static void quant_tile(struct loom_rng *r, uint16_t *x, int len)
+{
+	enum unit_kind kind = rand_kind(r);
+
+	for (int e = 0; e < len; e++)
+		x[e] = kind == UNIT_MIXED ? rand_bf16(r, true)
+		     : kind == UNIT_FINITE ? rand_bf16(r, false)
+					   : (uint16_t)(unit_f32(r, kind) >> 16);
+	if (loom_rng_u32(r) % 8 == 0) {
+		int j = (int)(loom_rng_u32(r) % 255) - 127 - 8; /* 448 2^j: exponent j + 8 */
+		uint32_t b = (uint32_t)(j + 8 + 127) << 23 | 0x600000u; /* 1.75 * 2^(j + 8) */
+		uint16_t h = (uint16_t)(b >> 16);
+		if (j + 8 + 127 <= 0)	/* below FLT_MIN: a subnormal BF16 */
+			h = (uint16_t)(loom_rng_u32(r) % 0x80);
+		h = (uint16_t)(h + (int)(loom_rng_u32(r) % 3) - 1);
+		x[loom_rng_u32(r) % (uint32_t)len] = (uint16_t)(h | (loom_rng_u32(r) & 0x8000u));
+	}
+}
+
+/* Bit-exact with quant_act_1x128 in both scale modes, UNITS tiles each. */
 static void test_quant_random(struct lt *t)
 {
 	struct loom_rng r;
@@ -176,40 +204,54 @@ static void test_quant_random(struct lt *t)
 	uint16_t x[128];
 	float xf[128], s_ref;
 	uint8_t out[260], q_ref[128];
-	long bad = 0, pow2 = 0, nan_tiles = 0;
+	long bad = 0, tiny = 0, nan_tiles = 0, not_pow2 = 0;
 
 	if (!m)
 		return;
 	loom_rng_init(&r, lt_seed(t));
-	for (int u = 0; u < UNITS && bad < 10; u++) {
-		int len = rand_len(&r);
-		enum unit_kind kind = rand_kind(&r);
+	for (int mode = RTL_MFLD_QUANT_F32; mode <= RTL_MFLD_QUANT_POW2; mode++) {
+		enum quant_scale_mode qm = mode == RTL_MFLD_QUANT_POW2 ? QUANT_SCALE_POW2
+								   : QUANT_SCALE_F32;
+		for (int u = 0; u < UNITS && bad < 10; u++) {
+			int len = rand_len(&r);
 
-		for (int e = 0; e < len; e++) {
-			x[e] = kind == UNIT_MIXED ? rand_bf16(&r, true)
-			     : kind == UNIT_FINITE ? rand_bf16(&r, false)
-						   : (uint16_t)(unit_f32(&r, kind) >> 16);
-			xf[e] = bf16_to_f32(x[e]);
+			quant_tile(&r, x, len);
+			for (int e = 0; e < len; e++)
+				xf[e] = bf16_to_f32(x[e]);
+			LT_CHECK(t, quant_act_1x128(q_ref, &s_ref, xf, 1, len, qm) == 0, "ref");
+			int rc = rtl_mfld_engine_run(m, RTL_MFLD_ENG_QUANT, mode, len, 0, x,
+						     2 * (size_t)len, out, 260, NULL);
+			LT_CHECK(t, rc == 0, "mode %d unit %d: %s", mode, u, loom_err_msg());
+			uint32_t s_got;
+			memcpy(&s_got, out + 256, 4);
+			tiny += s_ref > 0.0f && s_ref < 1.1754944e-38f;
+			nan_tiles += isnan(s_ref);
+			if (s_got != f32_bits(s_ref) && bad++ < 10)
+				lt_fail(t, __FILE__, __LINE__, "mode %d unit %d: scale %08x want %08x",
+					mode, u, s_got, f32_bits(s_ref));
+			for (int e = 0; e < len; e++)
+				if (out[e] != q_ref[e] && bad++ < 10)
+					lt_fail(t, __FILE__, __LINE__,
+						"mode %d unit %d e=%d x=%04x: q %02x want %02x", mode,
+						u, e, x[e], out[e], q_ref[e]);
+			if (mode != RTL_MFLD_QUANT_POW2 || !isfinite(s_ref))
+				continue;
+			/* independent of quant.c: a power of two p, the smallest with
+			 * amax <= 448 p (doubles are exact here) */
+			float amax = 0.0f;
+			for (int e = 0; e < len; e++)
+				amax = fabsf(xf[e]) > amax ? fabsf(xf[e]) : amax;
+			double p = f32_of(s_got);
+			int ex;
+			bool smallest = (double)amax > 448.0 * (p / 2) || p == 0x1p-127;
+			not_pow2 += frexp(p, &ex) != 0.5 ||
+				    (amax > 0.0f && !((double)amax <= 448.0 * p && smallest));
 		}
-		LT_CHECK(t, quant_act_1x128(q_ref, &s_ref, xf, 1, len, QUANT_SCALE_F32) == 0, "ref");
-		int rc = rtl_mfld_engine_run(m, RTL_MFLD_ENG_QUANT, 0, len, 0, x, 2 * (size_t)len,
-					     out, 260, NULL);
-		LT_CHECK(t, rc == 0, "unit %d: %s", u, loom_err_msg());
-		uint32_t s_got;
-		memcpy(&s_got, out + 256, 4);
-		pow2 += s_ref > 0.0f && s_ref < 1.1754944e-38f;
-		nan_tiles += isnan(s_ref);
-		if (s_got != f32_bits(s_ref) && bad++ < 10)
-			lt_fail(t, __FILE__, __LINE__, "unit %d: scale %08x want %08x", u, s_got,
-				f32_bits(s_ref));
-		for (int e = 0; e < len; e++)
-			if (out[e] != q_ref[e] && bad++ < 10)
-				lt_fail(t, __FILE__, __LINE__, "unit %d e=%d x=%04x: q %02x want %02x",
-					u, e, x[e], out[e], q_ref[e]);
 	}
 	LT_CHECK(t, bad == 0, "%ld mismatches", bad);
-	/* the classes must reach the tiny-tile (pow2) and NaN paths */
-	LT_CHECK(t, pow2 > 0 && nan_tiles > 0, "pow2 tiles %ld, NaN tiles %ld", pow2, nan_tiles);
+	LT_CHECK(t, not_pow2 == 0, "%ld POW2 scales not the smallest power of two", not_pow2);
+	/* the classes must reach the tiny-tile and NaN paths */
+	LT_CHECK(t, tiny > 0 && nan_tiles > 0, "tiny tiles %ld, NaN tiles %ld", tiny, nan_tiles);
 	rtl_mfld_destroy(m);
 }
 
@@ -411,6 +453,8 @@ static void test_bad_arguments(struct lt *t)
 		 -EINVAL, "len 129");
 	LT_CHECK(t, rtl_mfld_engine_run(m, RTL_MFLD_ENG_COMBINE, 17, 8, 0, buf, 64, buf, 16, NULL) ==
 		 -EINVAL, "k 17");
+	LT_CHECK(t, rtl_mfld_engine_run(m, RTL_MFLD_ENG_QUANT, 2, 8, 0, buf, 16, buf, 260, NULL) ==
+		 -EINVAL, "QUANT scale mode 2");
 	LT_CHECK(t, rtl_mfld_engine_run(m, RTL_MFLD_ENG_LOGFMT_ENC, 0, 8, 11, buf, 32, buf, 8,
 					NULL) == -EINVAL, "nbits 11");
 	LT_CHECK(t, rtl_mfld_engine_run(m, (enum rtl_mfld_engine)9, 0, 8, 8, buf, 32, buf, 8, NULL) ==
