@@ -41,6 +41,18 @@ $(BUILD)/bin/bench_%: $(BUILD)/cuda/bench/gpu/bench_%.o $(CUDA_LIB) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(CUDA_LDLIBS) -lcublasLt $(LDLIBS) -o $@
 
+# `loom train --device cuda`: the training path's CUDA device
+# (workloads/nn_cuda.c) is compiled against the CUDA runtime API and `loom`
+# links the kernels and cudart (never libcuda).  The kernels library comes
+# after libloom_workloads in the link, so the C libraries it uses (err,
+# quant, router checks) are named again after it.
+$(BUILD)/obj/workloads/nn_cuda.o: CPPFLAGS += -DHAVE_CUDA -isystem $(CUDA_HOME)/include
+$(LOOM): $(CUDA_LIB)
+$(LOOM): LDLIBS += $(KERNELS_LIB) $(CUDA_LDLIBS) -lstdc++ -lm
+# GPU tests of that device (tests/gpu/test_nn_cuda_gpu) pull nn_cuda.o from
+# libloom_workloads, after libloom_cuda in their link: name it again.
+$(GPU_TEST_BINS): LDLIBS += $(CUDA_LIB) $(KERNELS_LIB) $(CUDA_LDLIBS) -lm
+
 # SASS checks (scripts/check-sass.sh): GEMM kernels hold QGMMA and UTMALDG,
 # no kernel uses local memory, no ptxas log reports serialized wgmma.  Also
 # run by `make test` as tests/gpu/test_check_sass.py.

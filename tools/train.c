@@ -9,6 +9,10 @@
  * own (they detect the dead peer) and then kills what is left. Started by
  * `mpirun` (or with LOOM_WORLD_SIZE set, tcp bootstrap), each process is one
  * rank of that job and --ranks is ignored.
+ *
+ * --device cuda: each rank opens its GPU (rank modulo the GPU count) after
+ * the fork and hands it to the model (nn_device.h); a rank without a usable
+ * GPU fails (exit 1, the CUDA error named), never falls back to the CPU.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +29,7 @@
 #include "cli.h"
 #include "loom/bootstrap.h"
 #include "loom/err.h"
+#include "loom/nn_device.h"
 #include "loom/train.h"
 
 #define GRACE_S 15 /* after a rank dies, how long the others get to notice */
@@ -50,6 +55,12 @@ static void usage(FILE *f)
 		"  --combine-logfmt N   combine in LogFMT-N (8..16) instead of BF16\n"
 		"training:\n"
 		"  --precision P        fp32 | bf16 | fp8 (default fp8: [T]'s recipe)\n"
+		"  --device D           cpu (default) | cuda: the FP8 GEMMs (Fprop, Dgrad,\n"
+		"                       Wgrad), the 1x128 activation quantization and the\n"
+		"                       routers' top-k on a Hopper GPU (sm_90a; operands\n"
+		"                       copied per call), the rest on the CPU; GEMM outputs\n"
+		"                       are BF16, so losses match cpu closely, not bit for\n"
+		"                       bit. No usable GPU: exit 1 naming the CUDA error\n"
 		"  --steps N            optimizer steps (default %d)\n"
 		"  --batch B            sequences per step, global (default %d)\n"
 		"  --chunks C           gradient chunks (default %d); N must divide C\n"
@@ -71,7 +82,8 @@ static void usage(FILE *f)
 		"  --progress bar|plain progress display (default: bar on a terminal)\n"
 		"  --quiet              no progress\n"
 		"  --json               end with one JSON object (steps, train_loss, val_loss,\n"
-		"                       tokens_per_s, ranks, precision, provider, comm_us_per_step)\n"
+		"                       tokens_per_s, ranks, precision, device, provider,\n"
+		"                       comm_us_per_step, ...)\n"
 		"testing:\n"
 		"  --stop-after N       stop after N steps of this run (checkpoint first)\n"
 		"  --kill-rank R:S      rank R kills itself (SIGKILL) after step S\n",
@@ -86,7 +98,7 @@ enum {
 	O_BATCH, O_CHUNKS, O_LR, O_WARMUP, O_SEED, O_EVAL, O_EVALW, O_CKDIR, O_CKEVERY,
 	O_RESUME, O_DATA, O_DM, O_LAYERS, O_HEADS, O_SEQ, O_DL, O_DH, O_EXP, O_EH, O_SH,
 	O_TOPK, O_GROUPS, O_TG, O_LOGFMT, O_METRICS, O_PROGRESS, O_QUIET, O_JSON, O_STOP, O_KILL,
-	O_HELP,
+	O_DEVICE, O_HELP,
 };
 
 static const struct option longopts[] = {
@@ -105,13 +117,35 @@ static const struct option longopts[] = {
 	{ "combine-logfmt", 1, 0, O_LOGFMT }, { "top-k", 1, 0, O_TOPK }, { "groups", 1, 0, O_GROUPS }, { "topk-groups", 1, 0, O_TG },
 	{ "metrics", 1, 0, O_METRICS }, { "progress", 1, 0, O_PROGRESS },
 	{ "quiet", 0, 0, O_QUIET }, { "json", 0, 0, O_JSON }, { "stop-after", 1, 0, O_STOP },
-	{ "kill-rank", 1, 0, O_KILL }, { "help", 0, 0, O_HELP }, { 0, 0, 0, 0 },
+	{ "kill-rank", 1, 0, O_KILL }, { "device", 1, 0, O_DEVICE }, { "help", 0, 0, O_HELP },
+	{ 0, 0, 0, 0 },
 };
 
 struct cli {
 	struct train_opts o;
 	int ranks, json, hop_set;
+	int cuda; /* --device cuda */
 };
+
+/* --device: cpu or cuda; cuda in a build without CUDA is a usage error. */
+static bool device_opt(struct cli *c, const char *v)
+{
+	if (!strcmp(v, "cpu")) {
+		c->cuda = 0;
+		return true;
+	}
+	if (strcmp(v, "cuda")) {
+		fprintf(stderr, "loom train: --device: '%s' is not cpu or cuda\n", v);
+		return false;
+	}
+	if (!nn_cuda_built()) {
+		fprintf(stderr, "loom train: --device cuda: this loom was built without CUDA (nvcc "
+				"not found at build time, or NO_CUDA=1); use --device cpu\n");
+		return false;
+	}
+	c->cuda = 1;
+	return true;
+}
 
 static bool int_opt(const char *opt, const char *v, long min, long max, int *out)
 {
@@ -185,6 +219,7 @@ static bool set_opt(struct cli *c, int id, const char *name, const char *v)
 	case O_QUIET: o->quiet = 1; return true;
 	case O_JSON: c->json = 1; return true;
 	case O_STOP: return int_opt(name, v, 1, 100000000, &o->stop_after);
+	case O_DEVICE: return device_opt(c, v);
 	case O_KILL:
 		if (sscanf(v, "%d:%d", &o->kill_rank, &o->kill_step) != 2 || o->kill_rank < 0 ||
 		    o->kill_step < 1) {
@@ -199,8 +234,7 @@ static bool set_opt(struct cli *c, int id, const char *name, const char *v)
 /* 0 ok, 1 --help printed, 2 usage error. */
 static int parse(int argc, char **argv, struct cli *c)
 {
-	c->o = train_opts_default();
-	c->ranks = 1;
+	*c = (struct cli){ .o = train_opts_default(), .ranks = 1 }; /* every flag off */
 	optind = 1;
 	opterr = 0;
 	int id, idx = -1;
@@ -242,6 +276,8 @@ static void print_json(const struct cli *c, int ranks, const struct train_result
 	fprintf(f, ",\"ranks\":%d,\"ranks_per_node\":%d,\"two_hop\":%s,\"precision\":", ranks,
 		c->o.ranks_per_node ? c->o.ranks_per_node : ranks, c->o.two_hop ? "true" : "false");
 	cli_json_str(f, nn_precision_name(c->o.model.precision));
+	fprintf(f, ",\"device\":");
+	cli_json_str(f, c->cuda ? "cuda" : "cpu");
 	fprintf(f, ",\"provider\":");
 	cli_json_str(f, ranks > 1 ? c->o.provider : "local");
 	fprintf(f, ",\"fabric\":");
@@ -267,6 +303,15 @@ static void print_json(const struct cli *c, int ranks, const struct train_result
 	fprintf(f, ",\"param_digest\":\"%016llx\"}\n", (unsigned long long)r->param_digest);
 }
 
+/* A rank that cannot go on: say why, tell the others, exit status 1. */
+static int rank_fail(struct boot *boot, int rank, const char *what)
+{
+	fprintf(stderr, "loom train: rank %d: %s%s\n", rank, what, loom_err_msg());
+	boot_abort(boot, loom_err_msg());
+	boot_finalize(boot);
+	return 1;
+}
+
 /* This process is one rank of the job boot describes. */
 static int run_rank(struct cli *c, struct boot *boot)
 {
@@ -276,13 +321,16 @@ static int run_rank(struct cli *c, struct boot *boot)
 		c->o.two_hop = c->o.ranks_per_node > 0 && c->o.ranks_per_node < P;
 	if (rank != 0)
 		c->o.quiet = 1, c->o.metrics_path = NULL;
+	if (c->cuda && !(c->o.device = nn_cuda_device_create(rank)))
+		return rank_fail(boot, rank, "--device cuda: ");
+	if (c->o.device && !c->o.quiet)
+		fprintf(stderr, "loom train: device %s: FP8 GEMMs, activation quantization and "
+				"routing there, the rest on the CPU\n", c->o.device->desc);
 	int rc = train_run(boot, &c->o, &r);
-	if (rc) {
-		fprintf(stderr, "loom train: rank %d: %s\n", rank, loom_err_msg());
-		boot_abort(boot, loom_err_msg());
-		boot_finalize(boot);
-		return 1;
-	}
+	nn_device_destroy(c->o.device);
+	c->o.device = NULL;
+	if (rc)
+		return rank_fail(boot, rank, "");
 	if (rank == 0) {
 		train_print_summary(stdout, &c->o, P, &r);
 		if (c->json)

@@ -5,11 +5,12 @@
  * reduced through the communicator (comm.h).
  *
  * What is and is not here: layer arithmetic lives in nn.c (nn.h), routing
- * in kernels/router.c, communication in runtime/; this file wires them
- * into a decoder and keeps the determinism contract of model.h (dense
- * weight gradients per gradient chunk, expert gradients over all of an
- * expert's rows in global token order). The optimizer and the loop are in
- * train.c.
+ * in kernels/router.c (the FP8 linear layers and routing on the model's
+ * device instead when it has one, nn_device.h), communication in runtime/;
+ * this file wires them into a decoder and keeps the determinism contract of
+ * model.h (dense weight gradients per gradient chunk, expert gradients over
+ * all of an expert's rows in global token order). The optimizer and the
+ * loop are in train.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "loom/model.h"
 #include "loom/moe.h"
 #include "loom/nn.h"
+#include "loom/nn_device.h"
 #include "loom/rng.h"
 
 struct model_config model_config_default(void)
@@ -417,13 +419,40 @@ void model_step_times(const struct model_step *s, struct model_step_times *t)
 
 /* ---- timed wrappers ----------------------------------------------------- */
 
+/* nn_linear_forward / _backward and moe_router_forward, on the model's
+ * device (model.h) for FP8 layers and routing when it has one. */
+static int lin_fwd(const struct model *m, enum nn_precision p, int T, int in, int out,
+		   const float *x, const float *w, float *y)
+{
+	if (m->device && p == NN_FP8)
+		return m->device->ops->linear_fp8_forward(m->device, T, in, out, x, w, y);
+	return nn_linear_forward(p, T, in, out, x, w, y);
+}
+
+static int lin_bwd(const struct model *m, enum nn_precision p, int T, int in, int out,
+		   const float *x, const float *w, const float *dy, float *dx, float *dw)
+{
+	if (m->device && p == NN_FP8)
+		return m->device->ops->linear_fp8_backward(m->device, T, in, out, x, w, dy, dx,
+							   dw);
+	return nn_linear_backward(p, T, in, out, x, w, dy, dx, dw);
+}
+
+static int route(const struct model *m, const struct moe_router_config *rc, int T,
+		 const float *logits, const float *bias, int32_t *idx, float *wt, float *aff)
+{
+	if (m->device)
+		return m->device->ops->router_forward(m->device, rc, T, logits, bias, idx, wt, aff);
+	return moe_router_forward(rc, T, logits, bias, idx, wt, aff);
+}
+
 static int lin_f(struct model_step *s, enum nn_precision p, int T, int in, int out,
 		 const float *x, const float *w, float *y)
 {
 	if (T == 0)
 		return 0;
 	double t0 = now_us();
-	int rc = nn_linear_forward(p, T, in, out, x, w, y);
+	int rc = lin_fwd(s->m, p, T, in, out, x, w, y);
 	s->tm.gemm_us += now_us() - t0;
 	s->tm.gemm_flops += 2ull * (uint64_t)T * (uint64_t)in * (uint64_t)out;
 	return rc;
@@ -444,14 +473,14 @@ static int lin_b(struct model_step *s, enum nn_precision p, int T, int in, int o
 		return 0;
 	}
 	if (dx)
-		rc = nn_linear_backward(p, T, in, out, x, w, dy, dx, NULL);
+		rc = lin_bwd(s->m, p, T, in, out, x, w, dy, dx, NULL);
 	if (!rc && dw)
-		rc = nn_linear_backward(p, T, in, out, x, w, dy, NULL, dw);
+		rc = lin_bwd(s->m, p, T, in, out, x, w, dy, NULL, dw);
 	if (!rc && goff != SIZE_MAX) {
 		int tc = T / s->chunks;
 		for (int c = 0; c < s->chunks && !rc; c++)
-			rc = nn_linear_backward(p, tc, in, out, x + (size_t)c * tc * in, w,
-						dy + (size_t)c * tc * out, NULL, s->gchunk[c] + goff);
+			rc = lin_bwd(s->m, p, tc, in, out, x + (size_t)c * tc * in, w,
+				     dy + (size_t)c * tc * out, NULL, s->gchunk[c] + goff);
 	}
 	s->tm.gemm_us += now_us() - t0;
 	s->tm.gemm_flops += 4ull * (uint64_t)T * (uint64_t)in * (uint64_t)out;
@@ -504,8 +533,8 @@ static int moe_forward(struct model *m, struct model_step *s, struct ep *ep, int
 	int T = s->T, d = c->d_model, he = c->expert_hidden, E = c->n_experts;
 	struct moe_router_config rc = model_router_config(c);
 	TRY(lin_f(s, NN_FP32, T, d, E, a->h2, m->dense + b->router, a->logits));
-	TRY(moe_router_forward(&rc, T, a->logits, m->router_bias + (size_t)l * E, a->topk_idx,
-			       a->topk_w, a->aff));
+	TRY(route(m, &rc, T, a->logits, m->router_bias + (size_t)l * E, a->topk_idx, a->topk_w,
+		  a->aff));
 	free_expert_rows(a);
 	double t0 = now_us();
 	int err = ep_dispatch(ep, T, a->h2, a->topk_idx, a->topk_w, &a->h, &a->recv);

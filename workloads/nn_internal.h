@@ -23,6 +23,15 @@ struct gemm_fp8_args;
  * (workloads/nn_fp8_gemm.c); other cases go to gemm_fp8_nt itself. */
 int nn_fp8_gemm_a(const struct gemm_fp8_args *g);
 
+/*
+ * dst (rows, kp) = element (r, c) of the source view src[r * rs + c * cs]
+ * for c < cols, 0 beyond (nn_linear.c): the FP8 operands' K-padded copy.  A
+ * transposed view (cs != 1) is copied in 32 x 32 blocks so neither side
+ * strides through memory a float at a time.
+ */
+void nn_gather_padded(float *dst, const float *src, long rs, long cs, int rows, int cols,
+		      int kp);
+
 /* sum_i a[i] * b[i], i < n, in the fixed lane order above. */
 static inline float nn_dot_f32(const float *a, const float *b, int n)
 {

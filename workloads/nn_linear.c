@@ -127,13 +127,9 @@ static void fp8_operand_free(struct fp8_operand *op)
 	op->s = NULL;
 }
 
-/*
- * dst (rows, kp) = element (r, c) of the source view src[r * rs + c * cs]
- * for c < cols, 0 beyond.  A transposed view (cs != 1) is copied in
- * 32 x 32 blocks so neither side strides through memory a float at a time.
- */
-static void gather_padded(float *dst, const float *src, long rs, long cs, int rows, int cols,
-			  int kp)
+/* nn_internal.h; also used by the CUDA device (nn_cuda.c). */
+void nn_gather_padded(float *dst, const float *src, long rs, long cs, int rows, int cols,
+		      int kp)
 {
 	enum { TB = 32 };
 
@@ -182,7 +178,7 @@ static int fp8_operand_make(struct fp8_operand *op, const float *src, long rs, l
 	pad = malloc((size_t)rows * op->kp * sizeof(float));
 	if (!pad)
 		goto err_nomem;
-	gather_padded(pad, src, rs, cs, rows, cols, op->kp);
+	nn_gather_padded(pad, src, rs, cs, rows, cols, op->kp);
 	rc = quantize(op, pad, weight);
 	free(pad);
 	return rc;

@@ -480,6 +480,7 @@ static int trainer_init(struct trainer *tr, struct boot *boot, const struct trai
 		return -EINVAL;
 	if (!(tr->m = model_create(&o->model, tr->rank, tr->P, o->seed)))
 		return -EINVAL;
+	tr->m->device = o->device;
 	int spc = o->batch / tr->C;
 	if (!(tr->step = model_step_create(tr->m, tr->cl, spc)) ||
 	    !(tr->eval = model_step_create(tr->m, tr->cl, o->eval_windows / tr->C)))

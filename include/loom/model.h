@@ -41,6 +41,7 @@ extern "C" {
 
 struct comm;
 struct ep;
+struct nn_device;
 
 struct model_config {
 	int vocab;	   /* 256 (bytes) */
@@ -89,6 +90,10 @@ struct model {
 	float *router_bias;	    /* (n_layers, E), model state, not trained by gradients */
 	int n_tensors;
 	struct model_tensor *tensors;
+	/* NULL (model_create's default): every layer on the CPU (nn.h, moe.h).
+	 * Else the FP8 linear layers and the routers' selection run on this
+	 * device (nn_device.h); set by the caller, who owns it. */
+	struct nn_device *device;
 	void *priv; /* layout (model.c) */
 };
 

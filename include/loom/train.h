@@ -29,6 +29,7 @@ extern "C" {
 #endif
 
 struct boot;
+struct nn_device;
 
 struct train_opts {
 	struct model_config model;
@@ -51,6 +52,8 @@ struct train_opts {
 	int combine_logfmt;	  /* 0: combine in BF16 (FP32 in fp32 runs); n in 8..16:
 				   * combine rows in LogFMT-n ([P]) */
 	const char *fabric;	  /* timing model name, "h800" */
+	struct nn_device *device; /* NULL: CPU; else the model's device (model.h), the
+				   * caller's: `loom train --device cuda` */
 	int progress_tty;	  /* -1 detect, 0 plain lines, 1 bar */
 	int quiet;		  /* no progress output */
 	int stop_after;		  /* > 0: stop after this many steps of this run (tests) */
