@@ -75,6 +75,9 @@ include mk/rtl.mk
 RTL_USERS += $(filter $(BUILD)/tests/rtl/%,$(TEST_BINS))
 $(RTL_USERS): $(RTL_LIBS) $(VERILATED_LIB)
 $(RTL_USERS): LDLIBS += $(KERNELS_LIB) $(RTL_LDLIBS)
+include mk/firmware.mk
+# loom-emud (`loom emud`, tools/emud.c) runs the firmware built for the host.
+$(LOOM): $(FW_OBJS)
 
 .SECONDARY:
 .PHONY: all deps test run bench test-asan cuda test-gpu bench-gpu clean help fuzz check-sass
@@ -180,9 +183,10 @@ check-sass:
 	@echo "make check-sass: no CUDA build (nvcc not found, or NO_CUDA set): nothing checked"; exit 1
 endif
 
-# On a machine with a GPU: the GPU suites (they skip, with the reason, without one).
+# On a machine with a GPU: the GPU suites (they skip, with the reason, without one),
+# including tests/gpu/test_train_gpu.py (`loom train --device cuda` against the CPU).
 test-gpu: deps cuda all
-	@scripts/run-tests.sh $(BUILD) $(GPU_TEST_BINS)
+	@scripts/run-tests.sh $(BUILD) $(GPU_TEST_BINS) $(filter tests/gpu/%,$(TESTS_PY))
 
 bench-gpu: cuda
 	@set -e; for b in $(GPU_BENCH_BINS); do echo "== $$b"; $$b; done; \

@@ -393,7 +393,10 @@ int loomdrv_poll(struct loomdrv *d, struct devif_comp *out, int max)
 		return dead_err(d);
 	if (!out || max <= 0)
 		return loom_err_set(EINVAL, "loomdrv: poll: out=%p max=%d", (void *)out, max);
-	if ((err = pump(d, simlink_now(d->link))) < 0)
+	/* a poll takes poll_ps of host time: a synchronized device advances
+	 * only as far as its hosts' clocks */
+	if ((err = pump(d, simlink_now(d->link) +
+				   (simlink_synchronized(d->link) ? d->o.poll_ps : 0))) < 0)
 		return err;
 	return take(d, out, max);
 }

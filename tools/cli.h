@@ -22,6 +22,7 @@ struct loom_cmd {
 
 /* Subcommands (one file each in tools/). */
 extern const struct loom_cmd loom_cmd_accum;
+extern const struct loom_cmd loom_cmd_emud;
 extern const struct loom_cmd loom_cmd_noc;
 extern const struct loom_cmd loom_cmd_perf;
 extern const struct loom_cmd loom_cmd_train;

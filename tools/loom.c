@@ -12,6 +12,7 @@
 
 static const struct loom_cmd *const cmds[] = {
 	&loom_cmd_accum,
+	&loom_cmd_emud,
 	&loom_cmd_noc,
 	&loom_cmd_perf,
 	&loom_cmd_train,

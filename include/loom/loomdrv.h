@@ -98,8 +98,10 @@ void loomdrv_dma_free(struct loomdrv *d, struct loomdrv_buf *b);
  * the doorbell once: the number posted (n or fewer when the ring fills),
  * -EAGAIN when none fit. */
 int loomdrv_submit(struct loomdrv *d, const struct devif_desc *desc, int n);
-/* Take up to max completion records without waiting (link time is
- * advanced to deliver what the device has sent): the count or an error. */
+/* Take up to max completion records without waiting for one: the count
+ * or an error.  In a synchronized link a poll advances the host's clock by
+ * poll_ps (the device cannot run ahead of its hosts' clocks, so a host
+ * spinning on poll must let time pass). */
 int loomdrv_poll(struct loomdrv *d, struct devif_comp *out, int max);
 /* Take at least one record, waiting up to timeout_ms of wall time
  * (< 0: the open timeout): the count, -ETIMEDOUT or an error. */
