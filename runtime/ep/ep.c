@@ -295,58 +295,61 @@ static size_t *counts_alloc(int n)
 	return ep_alloc((size_t)n * 4 * sizeof(size_t), "counts");
 }
 
-int ep_move_forward(struct ep *ep, const struct ep_handle *h, size_t rb, const uint8_t *hop1,
-		    uint8_t *out)
-{
-	int n = ep->nn > ep->rr ? ep->nn : ep->rr, rc = -ENOMEM;
-	size_t *sc = counts_alloc(n), *so, *rcn, *ro;
-	uint8_t *b = ep_scratch(ep, EP_BUF_FWD_IN, (size_t)h->b_rec_off[ep->nn] * rb);
-	uint8_t *fwd = ep_scratch(ep, EP_BUF_FWD_OUT, (size_t)h->b_fwd_off[ep->rr] * rb);
+/* One hop of a move: the group, and the per-position row offsets (n + 1
+ * each) of what this rank sends and receives. */
+struct hop {
+	const int *ranks;
+	int n;
+	const int64_t *send_off, *recv_off;
+};
 
-	if (!sc || !b || !fwd)
+/* Two hops with a row shuffle between them: hop 1 sends in and receives
+ * into scratch; rows go out again in the order pick (npick row indices of
+ * what came in); hop 2 sends them and receives into out.  rb bytes per row. */
+static int move_two_hops(struct ep *ep, size_t rb, const struct hop *h1, const uint8_t *in,
+			 const int32_t *pick, int64_t npick, const struct hop *h2, uint8_t *out)
+{
+	int n = h1->n > h2->n ? h1->n : h2->n, rc = -ENOMEM;
+	size_t *sc = counts_alloc(n), *so, *rcn, *ro;
+	uint8_t *mid = ep_scratch(ep, EP_BUF_FWD_IN, (size_t)h1->recv_off[h1->n] * rb);
+	uint8_t *next = ep_scratch(ep, EP_BUF_FWD_OUT, (size_t)npick * rb);
+
+	if (!sc || !mid || !next)
 		goto out;
 	so = sc + n;
 	rcn = so + n;
 	ro = rcn + n;
-	to_bytes(h->a_tok_off, ep->nn, rb, sc, so);
-	to_bytes(h->b_rec_off, ep->nn, rb, rcn, ro);
-	rc = ep_a2av(ep, ep->plane, ep->nn, hop1, sc, so, b, rcn, ro);
+	to_bytes(h1->send_off, h1->n, rb, sc, so);
+	to_bytes(h1->recv_off, h1->n, rb, rcn, ro);
+	rc = ep_a2av(ep, h1->ranks, h1->n, in, sc, so, mid, rcn, ro);
 	if (rc)
 		goto out;
-	for (int64_t i = 0; i < h->b_fwd_off[ep->rr]; i++)
-		memcpy(fwd + (size_t)i * rb, b + (size_t)h->b_fwd[i] * rb, rb);
-	to_bytes(h->b_fwd_off, ep->rr, rb, sc, so);
-	to_bytes(h->c_rec_off, ep->rr, rb, rcn, ro);
-	rc = ep_a2av(ep, ep->node, ep->rr, fwd, sc, so, out, rcn, ro);
+	for (int64_t i = 0; i < npick; i++)
+		memcpy(next + (size_t)i * rb, mid + (size_t)pick[i] * rb, rb);
+	to_bytes(h2->send_off, h2->n, rb, sc, so);
+	to_bytes(h2->recv_off, h2->n, rb, rcn, ro);
+	rc = ep_a2av(ep, h2->ranks, h2->n, next, sc, so, out, rcn, ro);
 out:
 	free(sc);
 	return rc;
 }
 
+int ep_move_forward(struct ep *ep, const struct ep_handle *h, size_t rb, const uint8_t *hop1,
+		    uint8_t *out)
+{
+	/* hop 1 across the plane, forwarders pick rows, hop 2 inside the node */
+	struct hop plane = { ep->plane, ep->nn, h->a_tok_off, h->b_rec_off };
+	struct hop node = { ep->node, ep->rr, h->b_fwd_off, h->c_rec_off };
+
+	return move_two_hops(ep, rb, &plane, hop1, h->b_fwd, h->b_fwd_off[ep->rr], &node, out);
+}
+
 int ep_move_reverse(struct ep *ep, const struct ep_handle *h, size_t rb, const uint8_t *in,
 		    uint8_t *out)
 {
-	int n = ep->nn > ep->rr ? ep->nn : ep->rr, rc = -ENOMEM;
-	size_t *sc = counts_alloc(n), *so, *rcn, *ro;
-	uint8_t *b = ep_scratch(ep, EP_BUF_FWD_IN, (size_t)h->b_in_off[ep->rr] * rb);
-	uint8_t *back = ep_scratch(ep, EP_BUF_FWD_OUT, (size_t)h->b_out_off[ep->nn] * rb);
+	/* back inside the node, forwarders gather rows, back across the plane */
+	struct hop node = { ep->node, ep->rr, h->c_ret_off, h->b_in_off };
+	struct hop plane = { ep->plane, ep->nn, h->b_out_off, h->a_ret_off };
 
-	if (!sc || !b || !back)
-		goto out;
-	so = sc + n;
-	rcn = so + n;
-	ro = rcn + n;
-	to_bytes(h->c_ret_off, ep->rr, rb, sc, so);
-	to_bytes(h->b_in_off, ep->rr, rb, rcn, ro);
-	rc = ep_a2av(ep, ep->node, ep->rr, in, sc, so, b, rcn, ro);
-	if (rc)
-		goto out;
-	for (int64_t i = 0; i < h->b_out_off[ep->nn]; i++)
-		memcpy(back + (size_t)i * rb, b + (size_t)h->b_gather[i] * rb, rb);
-	to_bytes(h->b_out_off, ep->nn, rb, sc, so);
-	to_bytes(h->a_ret_off, ep->nn, rb, rcn, ro);
-	rc = ep_a2av(ep, ep->plane, ep->nn, back, sc, so, out, rcn, ro);
-out:
-	free(sc);
-	return rc;
+	return move_two_hops(ep, rb, &node, in, h->b_gather, h->b_out_off[ep->nn], &plane, out);
 }
