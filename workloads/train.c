@@ -125,6 +125,17 @@ static void optimizer_step(struct trainer *tr, double lr, float gscale)
 	}
 }
 
+/* Where (MoE layer l, global expert e) starts in an all-gather of every
+ * rank's per-rank block of per_rank elements, each rank holding its
+ * n_local_experts experts of every layer, unit elements per expert. */
+static size_t gathered_expert_at(const struct model *m, int l, int e, size_t per_rank,
+				 size_t unit)
+{
+	int nle = m->n_local_experts;
+
+	return (size_t)(e / nle) * per_rank + ((size_t)l * nle + e % nle) * unit;
+}
+
 /* Global gradient norm, the same bits on every rank for any P: the dense
  * part is replicated; the expert part is summed per (layer, expert) in
  * global expert order after an all-gather. */
@@ -155,7 +166,7 @@ static int grad_norm(struct trainer *tr, double *norm)
 	double ex = 0;
 	for (int l = 0; l < nmoe && !rc; l++)
 		for (int e = 0; e < m->cfg.n_experts; e++)
-			ex += all[(size_t)(e / nle) * per + (size_t)l * nle + e % nle];
+			ex += all[gathered_expert_at(m, l, e, per, 1)];
 	free(mine), free(all);
 	*norm = sqrt(dense + ex);
 	return rc;
@@ -381,12 +392,11 @@ static int param_digest(struct trainer *tr, uint64_t *out)
 	if (!all)
 		return loom_err_set(ENOMEM, "train: out of memory");
 	int rc = comm_allgather(tr->comm, m->expert, all, ne * sizeof(float));
-	int nle = m->n_local_experts, L = m->cfg.n_layers;
 	size_t stride = 3 * (size_t)m->cfg.expert_hidden * m->cfg.d_model;
-	for (int l = 0; l < L - m->cfg.dense_layers && !rc; l++)
+	for (int l = 0; l < m->cfg.n_layers - m->cfg.dense_layers && !rc; l++)
 		for (int e = 0; e < m->cfg.n_experts; e++) {
-			const uint8_t *q = (const uint8_t *)(all + (size_t)(e / nle) * ne +
-							     ((size_t)l * nle + e % nle) * stride);
+			const uint8_t *q =
+				(const uint8_t *)(all + gathered_expert_at(m, l, e, ne, stride));
 			for (size_t i = 0; i < stride * sizeof(float); i++)
 				h = (h ^ q[i]) * 1099511628211ull;
 		}
