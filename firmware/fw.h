@@ -54,7 +54,7 @@
 #define FW_RX_PER_STEP 4 /* mesh messages taken per step */
 #define FW_DIE_MAX_BLOCKS 32
 
-/* Firmware-to-firmware message header on the mesh (16 bytes, then the
+/* Firmware-to-firmware message header on the mesh (32 bytes, then the
  * payload).  Not seen by the host. */
 struct fw_msg_hdr {
 	uint8_t magic;	   /* FW_MSG_MAGIC */
@@ -63,10 +63,14 @@ struct fw_msg_hdr {
 	uint8_t rsvd;
 	uint16_t epoch;	   /* the sender's epoch number of (dst, region) */
 	uint16_t rsvd1;
-	uint32_t offset;   /* byte offset in the region */
+	uint32_t offset;   /* byte offset in the region (remote_va == 0) */
 	uint32_t count;	   /* RELEASE: writes in the epoch, this one included */
+	uint32_t imm;	   /* RELEASE: the send's imm (0 otherwise) */
+	uint32_t rsvd2;
+	uint64_t remote_va; /* nonzero: the write's address in the reader's space */
 };
-DEVIF_ASSERT(sizeof(struct fw_msg_hdr) == 16, "fw_msg_hdr is 16 bytes");
+DEVIF_ASSERT(sizeof(struct fw_msg_hdr) == 32, "fw_msg_hdr is 32 bytes");
+DEVIF_ASSERT(offsetof(struct fw_msg_hdr, remote_va) == 24, "fw_msg_hdr.remote_va");
 #define FW_MSG_MAGIC 0xa5
 #define FW_MSG_VOID 0x80 /* the write failed at the sender: count it, store nothing */
 
@@ -111,7 +115,10 @@ struct fw_tx_region {
  * iff its RELEASE message has arrived (need[e] != 0), landed[e] ==
  * need[e] (every write of e, the release included, has landed), and
  * every epoch before e has been released; `next` is the oldest
- * unreleased epoch, slot = epoch % DEVIF_EPOCH_WINDOW.
+ * unreleased epoch, slot = epoch % DEVIF_EPOCH_WINDOW.  The record then
+ * carries imm[e] (set with need[e] by the RELEASE message) and bytes[e]
+ * (payload bytes whose landing DMA completed without error; final because
+ * landed[e] == need[e]); all of a slot's fields are zeroed on release.
  */
 /* The state of one epoch slot at the receiver, derived from its counts
  * (fw_mesh.c fw_epoch_state); a slot is reused once released.  Transitions:
@@ -130,11 +137,14 @@ struct fw_rx_region {
 	uint8_t bad[DEVIF_EPOCH_WINDOW]; /* enum devif_status of a failed write, 0 = none */
 	uint32_t landed[DEVIF_EPOCH_WINDOW];
 	uint32_t need[DEVIF_EPOCH_WINDOW]; /* 0: release not seen yet */
+	uint32_t imm[DEVIF_EPOCH_WINDOW];  /* the RELEASE message's imm */
+	uint32_t bytes[DEVIF_EPOCH_WINDOW]; /* payload bytes landed */
 };
 
 struct fw_region {
 	uint64_t host_addr;
 	uint64_t tag;
+	uint64_t va;	/* REGION_MAP remote_va: the base remote_va writes are relative to */
 	uint32_t bytes; /* 0: not mapped */
 };
 
@@ -234,7 +244,7 @@ void fw_mesh_step(struct fw *f);
 #define FW_CK_COMP 0x2u
 #define FW_CK_JOB 0x3u	   /* low bits: job */
 #define FW_CK_MESH_TX 0x4u /* low bits: job */
-#define FW_CK_LAND 0x5u	   /* low bits: src << 8 | region << 4 | slot */
+#define FW_CK_LAND 0x5u	   /* low bits: bytes << 12 | src << 8 | region << 4 | slot */
 #define FW_CK(kind, low) (((uint32_t)(kind) << 28) | (uint32_t)(low))
 #define FW_CK_KIND(c) ((c) >> 28)
 #define FW_CK_LOW(c) ((c) & 0x0fffffffu)

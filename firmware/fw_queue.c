@@ -20,6 +20,7 @@
 #define U_DEV 8u
 #define U_RANK 16u
 #define U_ENG 32u
+#define U_VA 64u /* remote_va */
 
 static uint64_t fw_now(struct fw *f)
 {
@@ -96,7 +97,7 @@ static bool fw_unused_zero(const struct devif_desc *d, unsigned used)
 	return !((!(used & U_REGION) && d->region) || (!(used & U_LEN) && d->len_bytes) ||
 		 (!(used & U_HOST) && d->host_addr) || (!(used & U_DEV) && d->dev_addr) ||
 		 (!(used & U_RANK) && d->dst_rank) || (!(used & U_ENG) && eng) || d->rsvd0 ||
-		 d->rsvd1 || d->rsvd2);
+		 d->rsvd1 || (!(used & U_VA) && d->remote_va));
 }
 
 /* a DRAM range: 32-byte aligned start inside the DRAM, end not past it */
@@ -158,7 +159,7 @@ static uint16_t fw_check_dma(const struct fw *f, const struct devif_desc *d)
 
 static uint16_t fw_check_map(const struct devif_desc *d)
 {
-	if (!fw_unused_zero(d, U_REGION | U_LEN | U_HOST) || d->region >= DEVIF_REGIONS)
+	if (!fw_unused_zero(d, U_REGION | U_LEN | U_HOST | U_VA) || d->region >= DEVIF_REGIONS)
 		return DEVIF_ST_BAD_PARAM;
 	if (d->host_addr + d->len_bytes < d->host_addr)
 		return DEVIF_ST_BAD_ADDR;

@@ -44,11 +44,17 @@
  * write ordering).
  *
  * Mesh regions (MESH_SEND, REGION_MAP): a receiver maps region r to a host
- * buffer; senders write (offset, bytes) of it.  Writes of a region from one
+ * buffer, optionally known by a base address of its own choosing (the
+ * region's VA, REGION_MAP remote_va); senders write (offset, bytes) of it,
+ * the offset given either directly (dev_addr) or as an address in the
+ * reader's space (remote_va; offset = remote_va - VA).  A write that does
+ * not fit the region lands nothing and fails its epoch (BAD_ADDR in the
+ * release record).  Writes of a region from one
  * sender form epochs: the send with flag ACQUIRE opens an epoch, the send
  * with RELEASE closes it (one send may carry both).  The receiving device
  * writes a MESH_RELEASE record (tag = the REGION_MAP tag, index = epoch,
- * result = sender rank) only after every write of that epoch has landed in
+ * result = sender rank, imm = the RELEASE send's imm, bytes = payload bytes
+ * the epoch landed) only after every write of that epoch has landed in
  * its host memory, and releases the epochs of one (sender, region) in
  * order; the sender waits for nothing (no fence round trip).  At most
  * DEVIF_EPOCH_WINDOW epochs of one (sender, region) may be unreleased at a
@@ -67,9 +73,11 @@ extern "C" {
 #define DEVIF_ASSERT _Static_assert
 #endif
 
-/* Interface version: major changes break drivers; minor ones add. */
+/* Interface version: major changes break drivers; minor ones add.
+ * 1.1: MESH_SEND imm and remote_va, REGION_MAP remote_va, and imm / bytes
+ * in MESH_RELEASE records (all were reserved zeros in 1.0). */
 #define DEVIF_VERSION_MAJOR 1
-#define DEVIF_VERSION_MINOR 0
+#define DEVIF_VERSION_MINOR 1
 #define DEVIF_VERSION ((DEVIF_VERSION_MAJOR << 16) | DEVIF_VERSION_MINOR)
 #define DEVIF_MAGIC 0x4c4d4456u /* "LMDV" */
 #define DEVIF_BAR0_BYTES 4096
@@ -152,7 +160,9 @@ enum devif_opcode {
 /*
  * Submission descriptor: 64 bytes.  Fields an opcode does not use, and
  * every rsvd field, must be zero (else BAD_PARAM), so they can gain a
- * meaning later without breaking old drivers.
+ * meaning later without breaking old drivers.  Bytes 32..55 are the engine
+ * fields for engine ops and (imm, mesh_rsvd) for MESH_SEND (a C11
+ * anonymous union: both sets of names stay valid).
  */
 struct devif_desc {
 	uint8_t opcode;	     /* enum devif_opcode */
@@ -163,21 +173,36 @@ struct devif_desc {
 	uint64_t tag;	     /* echoed in the record */
 	uint64_t host_addr;  /* DMA_*, MESH_SEND source, REGION_MAP buffer */
 	uint32_t dev_addr;   /* DMA_*: DRAM byte address (32-aligned);
-			      * MESH_SEND: byte offset in the destination's region */
+			      * MESH_SEND: byte offset in the destination's region
+			      * (0 when remote_va addresses the write) */
 	uint16_t dst_rank;   /* MESH_SEND */
 	uint16_t rsvd0;
-	/* engine ops: the logic die's work unit (rtl_mfld.h) */
-	uint8_t eng_k;	     /* COMBINE rows 1..16; QUANT scale mode 0/1 */
-	uint8_t eng_nbits;   /* LOGFMT 8..10 */
-	uint8_t eng_len;     /* elements / index entries, 1..128 */
-	uint8_t eng_nrows;   /* GATHER / SCATTER rows, 1..255 */
-	uint16_t eng_row_words; /* GATHER / SCATTER row size in 32-bit words */
-	uint16_t rsvd1;
-	uint32_t eng_src;    /* DRAM address of the input buffer image, 32-aligned */
-	uint32_t eng_in_bytes; /* multiple of 32, 32..input buffer bytes */
-	uint32_t eng_dst;    /* DRAM address for the output buffer image */
-	uint32_t eng_out_bytes; /* multiple of 32, 32..output buffer bytes */
-	uint64_t rsvd2;
+	union {
+		/* engine ops: the logic die's work unit (rtl_mfld.h) */
+		struct {
+			uint8_t eng_k;	     /* COMBINE rows 1..16; QUANT scale mode 0/1 */
+			uint8_t eng_nbits;   /* LOGFMT 8..10 */
+			uint8_t eng_len;     /* elements / index entries, 1..128 */
+			uint8_t eng_nrows;   /* GATHER / SCATTER rows, 1..255 */
+			uint16_t eng_row_words; /* GATHER / SCATTER row size in 32-bit words */
+			uint16_t rsvd1;
+			uint32_t eng_src;    /* DRAM address of the input buffer image, 32-aligned */
+			uint32_t eng_in_bytes; /* multiple of 32, 32..input buffer bytes */
+			uint32_t eng_dst;    /* DRAM address for the output buffer image */
+			uint32_t eng_out_bytes; /* multiple of 32, 32..output buffer bytes */
+		};
+		/* MESH_SEND */
+		struct {
+			uint32_t imm;	     /* immediate for the reader's MESH_RELEASE record;
+					      * nonzero only with DEVIF_F_RELEASE (1.1) */
+			uint32_t mesh_rsvd[5];
+		};
+	};
+	/* (1.1) MESH_SEND: the destination address in the reader's address
+	 * space, landing at region offset remote_va - the region's VA; 0 =
+	 * dev_addr is the offset.  REGION_MAP: the region's VA, the address
+	 * senders know it by (0 allowed).  Others: 0. */
+	uint64_t remote_va;
 };
 DEVIF_ASSERT(sizeof(struct devif_desc) == 64, "devif_desc is 64 bytes");
 DEVIF_ASSERT(offsetof(struct devif_desc, tag) == 8, "devif_desc.tag");
@@ -188,7 +213,9 @@ DEVIF_ASSERT(offsetof(struct devif_desc, eng_k) == 32, "devif_desc.eng_k");
 DEVIF_ASSERT(offsetof(struct devif_desc, eng_row_words) == 36, "devif_desc.eng_row_words");
 DEVIF_ASSERT(offsetof(struct devif_desc, eng_src) == 40, "devif_desc.eng_src");
 DEVIF_ASSERT(offsetof(struct devif_desc, eng_out_bytes) == 52, "devif_desc.eng_out_bytes");
-DEVIF_ASSERT(offsetof(struct devif_desc, rsvd2) == 56, "devif_desc.rsvd2");
+DEVIF_ASSERT(offsetof(struct devif_desc, imm) == 32, "devif_desc.imm");
+DEVIF_ASSERT(offsetof(struct devif_desc, mesh_rsvd) == 36, "devif_desc.mesh_rsvd");
+DEVIF_ASSERT(offsetof(struct devif_desc, remote_va) == 56, "devif_desc.remote_va");
 
 enum devif_status {
 	DEVIF_ST_OK = 0,
@@ -213,7 +240,9 @@ struct devif_comp {
 	uint8_t phase;	   /* 1 on the first pass through the CQ, then 0, 1, ... */
 	uint32_t result;   /* MESH_RELEASE: sender rank; others 0 */
 	uint32_t cycles;   /* device cycles from fetch to record (saturating) */
-	uint64_t rsvd;
+	uint32_t imm;	   /* (1.1) MESH_RELEASE: the imm of the epoch's RELEASE send; others 0 */
+	uint32_t bytes;	   /* (1.1) MESH_RELEASE: payload bytes of the epoch landed in
+			    * the region (failed writes not counted); others 0 */
 };
 DEVIF_ASSERT(sizeof(struct devif_comp) == 32, "devif_comp is 32 bytes");
 DEVIF_ASSERT(offsetof(struct devif_comp, index) == 8, "devif_comp.index");
@@ -222,6 +251,8 @@ DEVIF_ASSERT(offsetof(struct devif_comp, opcode) == 14, "devif_comp.opcode");
 DEVIF_ASSERT(offsetof(struct devif_comp, phase) == 15, "devif_comp.phase");
 DEVIF_ASSERT(offsetof(struct devif_comp, result) == 16, "devif_comp.result");
 DEVIF_ASSERT(offsetof(struct devif_comp, cycles) == 20, "devif_comp.cycles");
+DEVIF_ASSERT(offsetof(struct devif_comp, imm) == 24, "devif_comp.imm");
+DEVIF_ASSERT(offsetof(struct devif_comp, bytes) == 28, "devif_comp.bytes");
 
 #ifdef __cplusplus
 }

@@ -176,7 +176,7 @@ static void test_nop_and_bad_descriptors(struct lt *t)
 		memset(&d, 0, sizeof(d));
 		d.opcode = cases[i].opcode;
 		d.len_bytes = cases[i].len;
-		d.rsvd2 = cases[i].rsvd2;
+		d.remote_va = cases[i].rsvd2; /* unused by NOP: must be 0 */
 		d.tag = 100 + i;
 		if (run1(t, &v, &d, &c))
 			LT_CHECK(t, c.status == cases[i].want && c.tag == 100 + i,
@@ -349,7 +349,13 @@ out:
 
 /* Each rank's host runs in its own thread and keeps pumping its link while
  * it waits (a synchronized device advances only as far as every host
- * allows, so a host that stops calling would hold the whole device). */
+ * allows, so a host that stops calling would hold the whole device).
+ * Rank 1 maps region 3 with a VA of its own (MESH_VA); rank 0 writes the
+ * first half by region offset and the second half by the reader's VA, the
+ * second send carrying RELEASE and MESH_IMM: the release record must carry
+ * the imm and 4096 bytes, and the region the bytes in their places. */
+#define MESH_VA 0x7f5a12340000ull
+#define MESH_IMM 0xc0ffee42u
 struct mesh_side {
 	struct lt *t;
 	struct dev *v;	       /* the shared emulator (pid, socket) */
@@ -359,6 +365,7 @@ struct mesh_side {
 	uint8_t got[4096];     /* rank 1: the region after the release */
 	uint64_t release_tag;
 	uint32_t release_src, release_status;
+	uint32_t release_imm, release_bytes;
 	bool ok;
 };
 
@@ -401,6 +408,7 @@ static void *mesh_rank(void *arg)
 		d.host_addr = buf.dma;
 		d.len_bytes = 4096;
 		d.tag = 77;
+		d.remote_va = MESH_VA;
 		if (loomdrv_submit(m->d, &d, 1) != 1 || loomdrv_wait(m->d, &c, 1, 5000) != 1 ||
 		    c.status)
 			goto out;
@@ -412,6 +420,8 @@ static void *mesh_rank(void *arg)
 				m->release_tag = c.tag;
 				m->release_src = c.result;
 				m->release_status = c.status;
+				m->release_imm = c.imm;
+				m->release_bytes = c.bytes;
 				memcpy(m->got, buf.host, 4096);
 				m->ok = true;
 				break;
@@ -432,7 +442,10 @@ static void *mesh_rank(void *arg)
 			d.region = 3;
 			d.dst_rank = 1;
 			d.host_addr = buf.dma + 2048u * (unsigned)half;
-			d.dev_addr = 2048u * (unsigned)half;
+			/* first half: region offset 0; second: the reader's VA (dev_addr 0) */
+			d.dev_addr = 0;
+			d.remote_va = half ? MESH_VA + 2048 : 0;
+			d.imm = half ? MESH_IMM : 0;
 			d.len_bytes = 2048;
 			if (loomdrv_submit(m->d, &d, 1) != 1 || loomdrv_wait(m->d, &c, 1, 5000) != 1 ||
 			    c.status)
@@ -470,10 +483,11 @@ static void test_mesh_send_region_release(struct lt *t)
 		 side[1].ok ? "ok" : "failed");
 	if (side[1].ok) {
 		LT_CHECK(t, side[1].release_tag == 77 && side[1].release_src == 0 &&
-				    side[1].release_status == 0,
-			 "release record: tag %llu from rank %u status %u",
+				    side[1].release_status == 0 && side[1].release_imm == MESH_IMM &&
+				    side[1].release_bytes == 4096,
+			 "release record: tag %llu from rank %u status %u imm 0x%x bytes %u",
 			 (unsigned long long)side[1].release_tag, side[1].release_src,
-			 side[1].release_status);
+			 side[1].release_status, side[1].release_imm, side[1].release_bytes);
 		LT_CHECK(t, !memcmp(side[1].got, side[0].sent, 4096),
 			 "the region holds other bytes than were sent when it was released");
 	}

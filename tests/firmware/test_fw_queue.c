@@ -343,7 +343,14 @@ static int bad_cases(struct bad_case *b)
 	BAD("release with no open epoch", send(DEVIF_F_RELEASE, 0, 1, 8), DEVIF_ST_BAD_FLAGS);
 	BAD("rsvd0", ((struct devif_desc){ .rsvd0 = 1 }), DEVIF_ST_BAD_PARAM);
 	BAD("rsvd1", ((struct devif_desc){ .rsvd1 = 1 }), DEVIF_ST_BAD_PARAM);
-	BAD("rsvd2", ((struct devif_desc){ .rsvd2 = 1 }), DEVIF_ST_BAD_PARAM);
+	BAD("remote_va on NOP", ((struct devif_desc){ .remote_va = 1 }), DEVIF_ST_BAD_PARAM);
+	x = dma(DEVIF_OP_DMA_TO_DEV, 0x80000, 0, 64); x.remote_va = 0x1000;
+	BAD("remote_va on DMA", x, DEVIF_ST_BAD_PARAM);
+	x = send(DEVIF_F_ACQUIRE, 0, 0, 8); x.imm = 7; BAD("imm without RELEASE", x, DEVIF_ST_BAD_PARAM);
+	x = send(DEVIF_F_ACQUIRE, 0, 0, 8); x.mesh_rsvd[4] = 1; BAD("mesh_rsvd", x, DEVIF_ST_BAD_PARAM);
+	x = send(DEVIF_F_ACQUIRE, 0, 0, 8); x.remote_va = 0x1000; x.dev_addr = 64;
+	BAD("remote_va and dev_addr", x, DEVIF_ST_BAD_PARAM);
+	x = eng(DEVIF_OP_QUANT); x.remote_va = 32; BAD("remote_va on QUANT", x, DEVIF_ST_BAD_PARAM);
 	BAD("host_addr on NOP", ((struct devif_desc){ .host_addr = 64 }), DEVIF_ST_BAD_PARAM);
 	x = eng(DEVIF_OP_COMBINE); x.eng_k = 0; BAD("COMBINE k 0", x, DEVIF_ST_BAD_PARAM);
 	x = eng(DEVIF_OP_COMBINE); x.eng_k = 17; BAD("COMBINE k 17", x, DEVIF_ST_BAD_PARAM);
@@ -376,6 +383,8 @@ static int bad_cases(struct bad_case *b)
 	x = eng(DEVIF_OP_QUANT); x.eng_dst = 8; BAD("engine dst unaligned", x, DEVIF_ST_BAD_ADDR);
 	x = send(DEVIF_F_ACQUIRE, 0, 0, 64); x.dev_addr = 0xfffffff0u;
 	BAD("send offset wraps", x, DEVIF_ST_BAD_ADDR);
+	x = send(DEVIF_F_ACQUIRE, 0, 0, 64); x.remote_va = ~0ull - 8;
+	BAD("send remote_va wraps", x, DEVIF_ST_BAD_ADDR);
 	BAD("DMA host outside memory", dma(DEVIF_OP_DMA_TO_DEV, TH_HOST_BYTES, 0, 64),
 	    DEVIF_ST_DMA_ERR);
 	BAD("send from outside memory: goes void", send(DEVIF_F_ACQUIRE | DEVIF_F_RELEASE, 0, 2, 64),
