@@ -369,7 +369,7 @@ static void xfer_write_host(struct emud_rank *k, struct xfer *x)
 	xfer_done(x, 0);
 }
 
-/* Move every transfer of rank k along; whether the die's DRAM port ran. */
+/* Move every transfer of rank k one step along. */
 static void xfers_service(struct emud_rank *k)
 {
 	for (uint32_t i = 0; i < EMUD_XFERS; i++) {

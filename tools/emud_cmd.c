@@ -40,7 +40,6 @@ static void usage(FILE *f)
 static bool set_key(struct emud_config *c, const char *key, const char *v)
 {
 	long x;
-	double d;
 
 	if (!strcmp(key, "socket")) {
 		if (strlen(v) + 8 > sizeof(c->socket)) {
@@ -79,7 +78,6 @@ static bool set_key(struct emud_config *c, const char *key, const char *v)
 		fprintf(stderr, "loom emud: unknown key '%s' (try --help)\n", key);
 		return false;
 	}
-	(void)d;
 	return true;
 }
 

@@ -33,15 +33,15 @@
 #define STEPS 8 /* of the loss-bound case, as in test_train_gpu.py */
 
 /* A stand-in device: mode picks what the ops do; counters record calls. */
-enum stub_mode { STUB_TWIN, STUB_BF16_OUT, STUB_FAIL };
+enum standin_mode { STANDIN_TWIN, STANDIN_BF16_OUT, STANDIN_FAIL };
 
-struct stub {
+struct standin {
 	struct nn_device base;
-	enum stub_mode mode;
+	enum standin_mode mode;
 	int fwd, bwd, router;
 };
 
-static struct stub *to_stub(struct nn_device *d) { return (struct stub *)d; }
+static struct standin *to_standin(struct nn_device *d) { return (struct standin *)d; }
 
 static void round_bf16(float *y, size_t n)
 {
@@ -49,50 +49,50 @@ static void round_bf16(float *y, size_t n)
 		y[i] = bf16_round(y[i]);
 }
 
-static int stub_fwd(struct nn_device *d, int T, int in, int out, const float *x, const float *w,
+static int standin_fwd(struct nn_device *d, int T, int in, int out, const float *x, const float *w,
 		    float *y)
 {
-	struct stub *s = to_stub(d);
+	struct standin *s = to_standin(d);
 	int rc;
 
 	s->fwd++;
-	if (s->mode == STUB_FAIL)
-		return loom_err_set(EIO, "stub device: linear forward failed on purpose");
+	if (s->mode == STANDIN_FAIL)
+		return loom_err_set(EIO, "stand-in device: linear forward failed on purpose");
 	rc = nn_linear_forward(NN_FP8, T, in, out, x, w, y);
-	if (!rc && s->mode == STUB_BF16_OUT)
+	if (!rc && s->mode == STANDIN_BF16_OUT)
 		round_bf16(y, (size_t)T * out);
 	return rc;
 }
 
-static int stub_bwd(struct nn_device *d, int T, int in, int out, const float *x, const float *w,
+static int standin_bwd(struct nn_device *d, int T, int in, int out, const float *x, const float *w,
 		    const float *dy, float *dx, float *dw)
 {
-	struct stub *s = to_stub(d);
+	struct standin *s = to_standin(d);
 	int rc = nn_linear_backward(NN_FP8, T, in, out, x, w, dy, dx, dw);
 
 	s->bwd++;
-	if (!rc && s->mode == STUB_BF16_OUT) {
+	if (!rc && s->mode == STANDIN_BF16_OUT) {
 		round_bf16(dx, (size_t)T * in);
 		round_bf16(dw, (size_t)out * in);
 	}
 	return rc;
 }
 
-static int stub_router(struct nn_device *d, const struct moe_router_config *cfg, int T,
+static int standin_router(struct nn_device *d, const struct moe_router_config *cfg, int T,
 		       const float *logits, const float *bias, int32_t *idx, float *w, float *aff)
 {
-	to_stub(d)->router++;
+	to_standin(d)->router++;
 	return moe_router_forward(cfg, T, logits, bias, idx, w, aff);
 }
 
-static void stub_destroy(struct nn_device *d) { (void)d; }
+static void standin_destroy(struct nn_device *d) { (void)d; }
 
-static const struct nn_device_ops stub_ops = {
-	.name = "stub",
-	.linear_fp8_forward = stub_fwd,
-	.linear_fp8_backward = stub_bwd,
-	.router_forward = stub_router,
-	.destroy = stub_destroy,
+static const struct nn_device_ops standin_ops = {
+	.name = "stand-in",
+	.linear_fp8_forward = standin_fwd,
+	.linear_fp8_backward = standin_bwd,
+	.router_forward = standin_router,
+	.destroy = standin_destroy,
 };
 
 /* The model of tests/gpu/test_train_gpu.py: full (d = 128) and partial
@@ -150,7 +150,7 @@ static void test_twin_bit_identical(struct lt *t)
 {
 	struct train_opts o = opts(NN_FP8, 3);
 	struct train_result a, b;
-	struct stub s = { .base = { .ops = &stub_ops }, .mode = STUB_TWIN };
+	struct standin s = { .base = { .ops = &standin_ops }, .mode = STANDIN_TWIN };
 	int rc = run(t, &o, NULL, NULL, &a);
 
 	if (rc == 1)
@@ -170,7 +170,7 @@ static void test_twin_bf16_router_only(struct lt *t)
 {
 	struct train_opts o = opts(NN_BF16, 2);
 	struct train_result a, b;
-	struct stub s = { .base = { .ops = &stub_ops }, .mode = STUB_TWIN };
+	struct standin s = { .base = { .ops = &standin_ops }, .mode = STANDIN_TWIN };
 	int rc = run(t, &o, NULL, NULL, &a);
 
 	if (rc == 1)
@@ -186,7 +186,7 @@ static void test_failing_device_fails_the_run(struct lt *t)
 {
 	struct train_opts o = opts(NN_FP8, 1);
 	struct train_result a;
-	struct stub s = { .base = { .ops = &stub_ops }, .mode = STUB_FAIL };
+	struct standin s = { .base = { .ops = &standin_ops }, .mode = STANDIN_FAIL };
 	int rc = run(t, &o, &s.base, NULL, &a);
 
 	if (rc == 1)
@@ -209,7 +209,7 @@ static void test_bf16_output_within_gpu_bound(struct lt *t)
 {
 	struct train_opts o = opts(NN_FP8, STEPS);
 	struct train_result a, b;
-	struct stub s = { .base = { .ops = &stub_ops }, .mode = STUB_BF16_OUT };
+	struct standin s = { .base = { .ops = &standin_ops }, .mode = STANDIN_BF16_OUT };
 	double cpu[STEPS], dev[STEPS], worst = 0, moved = 0;
 	int rc = run(t, &o, NULL, cpu, &a);
 
